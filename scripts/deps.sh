@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages berth needs, only when some are missing.
+#   scripts/deps.sh        build dependencies (make run)
+#   scripts/deps.sh test   build + test dependencies (make test)
+#   scripts/deps.sh bench  build + benchmark dependencies (make bench)
+set -euo pipefail
+
+build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
+       libyaml-dev libcurl4-openssl-dev libcrypt-dev)
+test=(python3 curl skopeo umoci podman jq openssl)
+bench=(docker-registry wrk curl python3 skopeo umoci openssl)
+
+want=("${build[@]}")
+case "${1:-}" in
+test) want+=("${test[@]}") ;;
+bench) want+=("${bench[@]}") ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "berth: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "berth: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
