@@ -14,8 +14,8 @@ berth_err berth_range_parse_content_range(const char *s, size_t len, int64_t *st
 					   int64_t *end) BERTH_MUST_CHECK;
 
 /* Range on a blob GET (RFC 9110 §14.1.2), single range only: "bytes=a-b", "bytes=a-",
- * "bytes=-suffix". size is the blob length. On success *start/*end are the inclusive, clamped
- * byte positions. BERTH_EINVAL: malformed or multi-range (serve the whole blob, 200);
+ * "bytes=-suffix". size is the blob length. On success *start and *end are the inclusive,
+ * clamped byte positions. BERTH_EINVAL: malformed or multi-range (serve the whole blob, 200);
  * BERTH_ERANGE: unsatisfiable (416). */
 berth_err berth_range_parse_range(const char *s, size_t len, int64_t size, int64_t *start,
 				  int64_t *end) BERTH_MUST_CHECK;

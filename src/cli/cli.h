@@ -1,0 +1,9 @@
+/* cli.h — the command families of the berth binary. Each returns the process exit code. */
+#ifndef BERTH_CLI_H
+#define BERTH_CLI_H
+
+#define BERTH_VERSION "0.1.0"
+
+int berth_cmd_serve(int argc, char **argv);
+
+#endif

@@ -1,0 +1,930 @@
+/* config.c — load berth's configuration: defaults, then a YAML file read with Distribution's key
+ * names, then REGISTRY_* environment overrides. One table of known keys drives the YAML walk and
+ * the environment names, so a key cannot exist in one and not the other. Reads one file; starts
+ * nothing and changes no global state (the caller applies log_level). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "limits.h"
+#include "log.h"
+
+/* A config file is a few kilobytes; the cap bounds what the YAML loader may allocate. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+/* Longest key path we build ("storage.filesystem.rootdirectory" is 32); longer ones are unknown. */
+#define CONFIG_PATH_MAX 256
+/* Values quoted back in error messages are cut to this many bytes. */
+#define CONFIG_SHOW_MAX 64
+
+enum cfg_parse {
+	P_VERSION,  /* any scalar; Distribution writes 0.1 */
+	P_LEVEL,    /* log level name */
+	P_BOOL,     /* YAML 1.1 / Distribution boolean */
+	P_NOT_BOOL, /* a boolean stored negated (log.accesslog.disabled → access_log) */
+	P_ADDR,     /* host:port */
+	P_STR,      /* non-empty string */
+	P_OPT_STR,  /* string; empty means unset (NULL) */
+	P_INT,      /* non-negative decimal integer */
+	P_DURATION, /* seconds, or a Go duration ("24h", "1h30m") */
+	P_SIZE,     /* bytes, or with a B/KB/MB/GB/KiB/MiB/GiB suffix */
+};
+
+enum cfg_field { F_INT, F_UINT, F_LONG, F_SIZE, F_STR };
+
+struct cfg_key {
+	const char *path; /* YAML path; the env name is REGISTRY_ + upper(path) with '.' → '_' */
+	enum cfg_parse parse;
+	enum cfg_field field;
+	size_t offset;
+	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION / P_SIZE */
+};
+
+#define KEY(p, parse, field, member, min, max)                                                   \
+	{ p, parse, field, offsetof(struct berth_config, member), min, max }
+
+static const struct cfg_key keys[] = {
+	KEY("version", P_VERSION, F_INT, version_seen, 0, 0),
+	KEY("log.level", P_LEVEL, F_INT, log_level, 0, 0),
+	KEY("log.accesslog.disabled", P_NOT_BOOL, F_INT, access_log, 0, 0),
+	KEY("http.addr", P_ADDR, F_STR, http_addr, 0, 0),
+	KEY("http.tls.certificate", P_OPT_STR, F_STR, tls_certificate, 0, 0),
+	KEY("http.tls.key", P_OPT_STR, F_STR, tls_key, 0, 0),
+	KEY("storage.filesystem.rootdirectory", P_STR, F_STR, root, 0, 0),
+	KEY("storage.delete.enabled", P_BOOL, F_INT, delete_enabled, 0, 0),
+	KEY("berth.http.threads", P_INT, F_INT, http_threads, 1, 256),
+	/* 0 disables the timeout (libmicrohttpd's MHD_OPTION_CONNECTION_TIMEOUT meaning). */
+	KEY("berth.limits.connectiontimeout", P_DURATION, F_UINT, connection_timeout, 0, 86400),
+	KEY("berth.limits.maxconnections", P_INT, F_UINT, max_connections, 1, 1048576),
+	KEY("berth.limits.manifestsize", P_SIZE, F_SIZE, manifest_max, 1, 1024ull * 1024 * 1024),
+	KEY("berth.limits.uploadexpiry", P_DURATION, F_LONG, upload_expiry, 1, INT32_MAX),
+	KEY("berth.metadata.sync", P_BOOL, F_INT, sync_metadata, 0, 0),
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Children of Distribution's "storage" that are not a driver (configuration.Storage.Type()):
+ * every other key names the storage driver. */
+static const char *const storage_params[] = {"cache", "maintenance", "redirect", "tag"};
+
+/* Distribution reads REGISTRY_CONFIGURATION_PATH itself; it is not a key. */
+static const char *const env_not_keys[] = {"REGISTRY_CONFIGURATION_PATH", "REGISTRY_STORAGE"};
+
+struct cfg_ctx {
+	struct berth_config *c;
+	const struct berth_config *def;
+	const char *file;
+	yaml_document_t *doc;
+	size_t seen_line[NKEYS]; /* line a key was set on in the file, 0 = not yet */
+	char driver[CONFIG_SHOW_MAX + 8];
+	char driver_where[CONFIG_PATH_MAX + 64];
+	char *errbuf;
+	size_t errlen;
+};
+
+static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || errlen == 0) return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A printable, one-line, bounded copy of untrusted bytes for messages and logs. */
+static void show(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t i, o = 0;
+
+	if (dstlen < 4) {
+		if (dstlen) dst[0] = '\0';
+		return;
+	}
+	for (i = 0; i < n && o + 4 < dstlen && i < CONFIG_SHOW_MAX; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		dst[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	if (i < n) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+}
+
+static int view_eq(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+static int view_caseeq(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+/* ---- value parsers: pure functions of (bytes, length) ---- */
+
+/* YAML 1.1 booleans as Distribution (go-yaml v2) reads them, plus 1/0. */
+static int parse_bool(const char *s, size_t n, int *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (view_caseeq(s, n, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (view_caseeq(s, n, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* logrus level names (Distribution's log.level); trace and fatal/panic fold into our four. */
+static int parse_level(const char *s, size_t n, int *out)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} names[] = {
+		{"trace", BERTH_LOG_DEBUG}, {"debug", BERTH_LOG_DEBUG}, {"info", BERTH_LOG_INFO},
+		{"warn", BERTH_LOG_WARN},   {"warning", BERTH_LOG_WARN}, {"error", BERTH_LOG_ERROR},
+		{"fatal", BERTH_LOG_ERROR}, {"panic", BERTH_LOG_ERROR},
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (view_caseeq(s, n, names[i].name)) {
+			*out = names[i].level;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Decimal digits at s[*i..]; 0 ok, -1 no digits, -2 overflow. */
+static int parse_digits(const char *s, size_t n, size_t *i, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	size_t start = *i;
+
+	while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+		unsigned d = (unsigned)(s[*i] - '0');
+		if (v > (ULLONG_MAX - d) / 10) return -2;
+		v = v * 10 + d;
+		(*i)++;
+	}
+	if (*i == start) return -1;
+	*out = v;
+	return 0;
+}
+
+/* 0 ok, -1 syntax, -2 overflow. */
+static int parse_uint(const char *s, size_t n, unsigned long long *out)
+{
+	size_t i = 0;
+	int r = parse_digits(s, n, &i, out);
+
+	if (r) return r;
+	return i == n ? 0 : -1;
+}
+
+/* Bytes: "4194304", "4MiB", "4 MB". IEC suffixes are powers of 1024, SI ones of 1000; bare
+ * K/M/G are refused because tools disagree on what they mean. */
+static int parse_size(const char *s, size_t n, unsigned long long *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned long long mult;
+	} units[] = {
+		{"", 1},
+		{"b", 1},
+		{"kb", 1000ull},
+		{"mb", 1000ull * 1000},
+		{"gb", 1000ull * 1000 * 1000},
+		{"kib", 1024ull},
+		{"mib", 1024ull * 1024},
+		{"gib", 1024ull * 1024 * 1024},
+	};
+	unsigned long long v;
+	size_t i = 0;
+	int r = parse_digits(s, n, &i, &v);
+
+	if (r) return r;
+	while (i < n && s[i] == ' ')
+		i++;
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		if (!view_caseeq(s + i, n - i, units[u].suffix)) continue;
+		if (v > ULLONG_MAX / units[u].mult) return -2;
+		*out = v * units[u].mult;
+		return 0;
+	}
+	return -1;
+}
+
+/* Seconds: a plain integer, or Go's time.ParseDuration syntax without a sign ("24h", "1h30m",
+ * "1.5h", "90s"), which is how Distribution's configs write durations. The total must be a whole
+ * number of seconds. 0 ok, -1 syntax, -2 overflow, -3 not whole seconds. */
+static int parse_duration(const char *s, size_t n, unsigned long long *out)
+{
+	static const struct {
+		const char *unit;
+		unsigned long long ns;
+	} units[] = {
+		/* Longest first so "ms" is not read as "m" followed by garbage. */
+		{"ns", 1ull},
+		{"us", 1000ull},
+		{"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
+		{"\xce\xbcs", 1000ull}, /* U+03BC Greek mu */
+		{"ms", 1000000ull},
+		{"s", 1000000000ull},
+		{"m", 60ull * 1000000000ull},
+		{"h", 3600ull * 1000000000ull},
+	};
+	unsigned long long total = 0;
+	size_t i = 0;
+	int r;
+
+	r = parse_uint(s, n, out);
+	if (r != -1) return r;
+	if (n == 0) return -1;
+	while (i < n) {
+		unsigned long long ip = 0, frac = 0, scale = 1, part;
+		size_t u, ulen = 0, best = SIZE_MAX;
+		int have_int, have_frac = 0;
+
+		r = parse_digits(s, n, &i, &ip);
+		if (r == -2) return -2;
+		have_int = r == 0;
+		if (i < n && s[i] == '.') {
+			i++;
+			while (i < n && s[i] >= '0' && s[i] <= '9') {
+				/* Nine fractional digits are finer than the whole seconds we
+				 * keep, and bound frac so the products below cannot overflow. */
+				if (scale < 1000000000ull) {
+					frac = frac * 10 + (unsigned)(s[i] - '0');
+					scale *= 10;
+				}
+				have_frac = 1;
+				i++;
+			}
+		}
+		if (!have_int && !have_frac) return -1;
+		for (u = 0; u < sizeof units / sizeof units[0]; u++) {
+			size_t l = strlen(units[u].unit);
+			if (l <= n - i && memcmp(s + i, units[u].unit, l) == 0 && l > ulen) {
+				best = u;
+				ulen = l;
+			}
+		}
+		if (best == SIZE_MAX) return -1;
+		i += ulen;
+		if (ip > ULLONG_MAX / units[best].ns) return -2;
+		part = ip * units[best].ns;
+		/* frac < scale ≤ 10^9: h, m and s are multiples of 10^9, the rest are small. */
+		if (units[best].ns % scale == 0)
+			part += frac * (units[best].ns / scale);
+		else
+			part += (frac * units[best].ns) / scale;
+		if (part < ip * units[best].ns || total > ULLONG_MAX - part) return -2;
+		total += part;
+	}
+	if (total % 1000000000ull) return -3;
+	*out = total / 1000000000ull;
+	return 0;
+}
+
+/* RFC 1123 host name: dot-separated labels of letters, digits and '-', 1..63 bytes each, not
+ * starting or ending with '-'; at most 253 bytes. */
+static int hostname_valid(const char *s, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253) return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '.') {
+			if (label == 0 || s[i - 1] == '-') return 0;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-'))
+			return 0;
+		if (ch == '-' && label == 0) return 0;
+		if (++label > 63) return 0;
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+/* "host:port" or ":port" as Go's net.Listen takes it: host empty, an IPv4 address, a name, or
+ * [IPv6]; port 0..65535 in decimal. */
+static int addr_valid(const char *s, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[sizeof(struct in6_addr)];
+	unsigned long long port;
+	size_t colon, hlen, i;
+	const char *h;
+	int all_numeric = 1;
+
+	if (n > 0 && s[0] == '[') {
+		for (i = 1; i < n && s[i] != ']'; i++)
+			;
+		if (i >= n || i + 1 >= n || s[i + 1] != ':') return 0;
+		hlen = i - 1;
+		if (hlen == 0 || hlen >= sizeof host) return 0;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1) return 0;
+		colon = i + 1;
+	} else {
+		for (colon = n; colon > 0 && s[colon - 1] != ':'; colon--)
+			;
+		if (colon == 0) return 0;
+		colon--;
+		h = s;
+		hlen = colon;
+		if (memchr(h, ':', hlen)) return 0; /* bare IPv6 needs brackets */
+		for (i = 0; i < hlen; i++)
+			if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.')) all_numeric = 0;
+		if (hlen > 0 && all_numeric) {
+			if (hlen >= sizeof host) return 0;
+			memcpy(host, h, hlen);
+			host[hlen] = '\0';
+			if (inet_pton(AF_INET, host, bin) != 1) return 0;
+		} else if (hlen > 0 && !hostname_valid(h, hlen)) {
+			return 0;
+		}
+	}
+	if (n - colon - 1 > 5) return 0;
+	if (parse_uint(s + colon + 1, n - colon - 1, &port) != 0) return 0;
+	return port <= 65535;
+}
+
+/* ---- the struct ---- */
+
+static berth_err config_defaults(struct berth_config *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof *c);
+	c->log_level = BERTH_LOG_INFO;
+	c->access_log = 1;
+	c->http_threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+	c->connection_timeout = 60;
+	c->max_connections = 1024;
+	c->manifest_max = BERTH_MANIFEST_MAX_DEFAULT;
+	c->upload_expiry = BERTH_UPLOAD_EXPIRY_DEFAULT;
+	c->http_addr = strdup("127.0.0.1:5000");
+	c->root = strdup("./data");
+	if (!c->http_addr || !c->root) return BERTH_ENOMEM;
+	return BERTH_OK;
+}
+
+static void config_clear(struct berth_config *c)
+{
+	free(c->http_addr);
+	free(c->tls_certificate);
+	free(c->tls_key);
+	free(c->root);
+}
+
+void berth_config_free(struct berth_config *c)
+{
+	if (!c) return;
+	config_clear(c);
+	free(c);
+}
+
+static void store_num(struct berth_config *c, const struct cfg_key *k, unsigned long long v)
+{
+	char *p = (char *)c + k->offset;
+
+	switch (k->field) {
+	case F_INT: *(int *)(void *)p = (int)v; break;
+	case F_UINT: *(unsigned *)(void *)p = (unsigned)v; break;
+	case F_LONG: *(long *)(void *)p = (long)v; break;
+	case F_SIZE: *(size_t *)(void *)p = (size_t)v; break;
+	case F_STR: break;
+	}
+}
+
+static char **str_field(struct berth_config *c, const struct cfg_key *k)
+{
+	return (char **)(void *)((char *)c + k->offset);
+}
+
+/* A null value (YAML ~/null/empty, or an empty environment variable) restores the default, so a
+ * template with "certificate:" left blank, or REGISTRY_HTTP_TLS_CERTIFICATE= , means "unset". */
+static berth_err reset_default(struct cfg_ctx *x, const struct cfg_key *k)
+{
+	char **dst, *copy = NULL;
+	const char *src;
+
+	if (k->field != F_STR) {
+		size_t sz = k->field == F_INT ? sizeof(int)
+			    : k->field == F_UINT ? sizeof(unsigned)
+			    : k->field == F_LONG ? sizeof(long)
+						 : sizeof(size_t);
+		memcpy((char *)x->c + k->offset, (const char *)x->def + k->offset, sz);
+		return BERTH_OK;
+	}
+	dst = str_field(x->c, k);
+	src = *(char *const *)(const void *)((const char *)x->def + k->offset);
+	if (src && !(copy = strdup(src))) return BERTH_ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return BERTH_OK;
+}
+
+/* Apply one value to key k. where names the source for messages: "file:line: key" or the
+ * environment variable. */
+static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v, size_t n,
+		       int is_null, const char *where)
+{
+	char shown[CONFIG_SHOW_MAX + 8];
+	unsigned long long num = 0;
+	char **dst, *copy = NULL;
+	int b, r = 0;
+
+	if (is_null) return reset_default(x, k);
+	show(shown, sizeof shown, v, n);
+	if (memchr(v, '\0', n)) {
+		fail(x->errbuf, x->errlen, "config: %s: value contains a NUL byte", where);
+		return BERTH_EINVAL;
+	}
+	switch (k->parse) {
+	case P_VERSION:
+		if (!view_eq(v, n, "0.1"))
+			berth_log(BERTH_LOG_WARN, "config: %s: version '%s' is not 0.1; reading as 0.1",
+				  where, shown);
+		store_num(x->c, k, 1);
+		return BERTH_OK;
+	case P_LEVEL:
+		if (parse_level(v, n, &b)) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a log level (debug, info, warn, error)", where,
+			     shown);
+			return BERTH_EINVAL;
+		}
+		store_num(x->c, k, (unsigned long long)b);
+		return BERTH_OK;
+	case P_BOOL:
+	case P_NOT_BOOL:
+		if (parse_bool(v, n, &b)) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		store_num(x->c, k, (unsigned long long)(k->parse == P_NOT_BOOL ? !b : b));
+		return BERTH_OK;
+	case P_ADDR:
+		if (!addr_valid(v, n)) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not an address (host:port, :port or [ipv6]:port)",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		break;
+	case P_STR:
+		if (n == 0) {
+			fail(x->errbuf, x->errlen, "config: %s: must not be empty", where);
+			return BERTH_EINVAL;
+		}
+		break;
+	case P_OPT_STR:
+		if (n == 0) return reset_default(x, k);
+		break;
+	case P_INT:
+		r = parse_uint(v, n, &num);
+		if (r == -1) {
+			fail(x->errbuf, x->errlen, "config: %s: '%s' is not a non-negative integer",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		break;
+	case P_DURATION:
+		r = parse_duration(v, n, &num);
+		if (r == -1 || r == -3) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a duration in whole seconds (e.g. 90, 90s, 30m, "
+			     "24h)",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		break;
+	case P_SIZE:
+		r = parse_size(v, n, &num);
+		if (r == -1) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a size (e.g. 4194304, 512KiB, 4MiB, 4MB)", where,
+			     shown);
+			return BERTH_EINVAL;
+		}
+		break;
+	}
+	if (k->field != F_STR) {
+		if (r == -2 || num < k->min || num > k->max) {
+			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (%llu..%llu)",
+			     where, shown, k->min, k->max);
+			return BERTH_EINVAL;
+		}
+		store_num(x->c, k, num);
+		return BERTH_OK;
+	}
+	copy = malloc(n + 1);
+	if (!copy) return BERTH_ENOMEM;
+	memcpy(copy, v, n);
+	copy[n] = '\0';
+	dst = str_field(x->c, k);
+	free(*dst);
+	*dst = copy;
+	return BERTH_OK;
+}
+
+/* ---- YAML ---- */
+
+static const struct cfg_key *find_key(const char *path)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].path, path) == 0) return &keys[i];
+	return NULL;
+}
+
+/* A section is a proper prefix of some key: "http", "http.tls", "berth.limits". */
+static int is_section(const char *path)
+{
+	size_t l = strlen(path);
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strncmp(keys[i].path, path, l) == 0 && keys[i].path[l] == '.') return 1;
+	return 0;
+}
+
+static int scalar_is_null(const yaml_node_t *nd)
+{
+	const char *v = (const char *)nd->data.scalar.value;
+	size_t n = nd->data.scalar.length;
+
+	if (nd->type != YAML_SCALAR_NODE) return 0;
+	if (nd->tag && strcmp((const char *)nd->tag, YAML_NULL_TAG) == 0) return 1;
+	if (nd->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+	return n == 0 || view_eq(v, n, "~") || view_eq(v, n, "null") || view_eq(v, n, "Null") ||
+	       view_eq(v, n, "NULL");
+}
+
+static const char *node_kind(const yaml_node_t *nd)
+{
+	return nd->type == YAML_MAPPING_NODE ? "a mapping"
+	       : nd->type == YAML_SEQUENCE_NODE ? "a list"
+						: "a single value";
+}
+
+/* Distribution picks the storage driver from the one key under "storage" that is not a
+ * parameter; we record it and decide after the environment (REGISTRY_STORAGE may replace it). */
+static berth_err note_driver(struct cfg_ctx *x, const char *name, size_t n, size_t line)
+{
+	char shown[CONFIG_SHOW_MAX + 8];
+
+	show(shown, sizeof shown, name, n);
+	if (x->driver[0] && strcmp(x->driver, shown) != 0) {
+		fail(x->errbuf, x->errlen,
+		     "config: %s:%zu: storage: more than one storage driver (%s and %s)", x->file,
+		     line, x->driver, shown);
+		return BERTH_EINVAL;
+	}
+	snprintf(x->driver, sizeof x->driver, "%s", shown);
+	snprintf(x->driver_where, sizeof x->driver_where, "%s:%zu: storage", x->file, line);
+	return BERTH_OK;
+}
+
+static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *prefix)
+{
+	char path[CONFIG_PATH_MAX], where[CONFIG_PATH_MAX + 64], shown[CONFIG_SHOW_MAX + 8];
+	berth_err rc = BERTH_OK;
+
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(x->doc, p->value);
+		const struct cfg_key *k = NULL;
+		const char *key;
+		size_t klen, line;
+		int w, exact;
+
+		if (!kn || !vn) {
+			rc = BERTH_EINTERNAL;
+			goto out;
+		}
+		line = kn->start_mark.line + 1;
+		if (kn->type != YAML_SCALAR_NODE) {
+			fail(x->errbuf, x->errlen, "config: %s:%zu: %s: keys must be single values",
+			     x->file, line, prefix[0] ? prefix : "(top level)");
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		key = (const char *)kn->data.scalar.value;
+		klen = kn->data.scalar.length;
+		show(shown, sizeof shown, key, klen);
+		if (view_eq(key, klen, "<<")) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s:%zu: %s: YAML merge keys (<<) are not supported", x->file,
+			     line, prefix[0] ? prefix : "(top level)");
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		/* path is built from the printable copy, so it is only looked up when that copy
+		 * is the key byte for byte; anything else is unknown by construction. */
+		w = snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", shown);
+		exact = w > 0 && (size_t)w < sizeof path && view_eq(key, klen, shown);
+		if (exact) k = find_key(path);
+		snprintf(where, sizeof where, "%s:%zu: %s", x->file, line, path);
+
+		if (k) {
+			size_t ki = (size_t)(k - keys);
+			if (vn->type != YAML_SCALAR_NODE) {
+				fail(x->errbuf, x->errlen, "config: %s: expected a single value, found %s",
+				     where, node_kind(vn));
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			if (x->seen_line[ki]) {
+				fail(x->errbuf, x->errlen, "config: %s: duplicate key (first on line %zu)",
+				     where, x->seen_line[ki]);
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			x->seen_line[ki] = line;
+			rc = apply(x, k, (const char *)vn->data.scalar.value, vn->data.scalar.length,
+				   scalar_is_null(vn), where);
+			if (rc) goto out;
+			continue;
+		}
+		if (strcmp(prefix, "storage") == 0) {
+			int param = 0;
+			for (size_t i = 0; i < sizeof storage_params / sizeof storage_params[0]; i++)
+				if (view_eq(key, klen, storage_params[i])) param = 1;
+			if (!param && !view_eq(key, klen, "delete")) {
+				rc = note_driver(x, key, klen, line);
+				if (rc) goto out;
+				if (!view_eq(key, klen, "filesystem")) continue;
+			}
+		}
+		if (exact && is_section(path)) {
+			if (vn->type == YAML_MAPPING_NODE) {
+				rc = walk(x, vn, path);
+				if (rc) goto out;
+			} else if (!scalar_is_null(vn)) {
+				fail(x->errbuf, x->errlen, "config: %s: expected a mapping, found %s",
+				     where, node_kind(vn));
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			continue;
+		}
+		berth_log(BERTH_LOG_WARN, "config: ignoring unknown key %s", path);
+	}
+out:
+	return rc;
+}
+
+static berth_err parse_yaml(struct cfg_ctx *x, const unsigned char *bytes, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int parser_ok = 0, doc_ok = 0;
+	yaml_node_t *root;
+	berth_err rc = BERTH_OK;
+
+	if (!yaml_parser_initialize(&parser)) {
+		rc = BERTH_ENOMEM;
+		goto out;
+	}
+	parser_ok = 1;
+	yaml_parser_set_input_string(&parser, bytes, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		if (parser.error == YAML_MEMORY_ERROR) {
+			rc = BERTH_ENOMEM;
+		} else if (parser.error == YAML_READER_ERROR) {
+			fail(x->errbuf, x->errlen, "config: %s: invalid YAML at byte %zu: %s", x->file,
+			     parser.problem_offset, parser.problem ? parser.problem : "error");
+			rc = BERTH_EINVAL;
+		} else {
+			fail(x->errbuf, x->errlen, "config: %s:%zu: invalid YAML: %s%s%s", x->file,
+			     parser.problem_mark.line + 1, parser.problem ? parser.problem : "error",
+			     parser.context ? " " : "", parser.context ? parser.context : "");
+			rc = BERTH_EINVAL;
+		}
+		goto out;
+	}
+	doc_ok = 1;
+	x->doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (!root || scalar_is_null(root)) goto out; /* empty file: defaults */
+	if (root->type != YAML_MAPPING_NODE) {
+		fail(x->errbuf, x->errlen, "config: %s:%zu: the top level must be a mapping, found %s",
+		     x->file, root->start_mark.line + 1, node_kind(root));
+		rc = BERTH_EINVAL;
+		goto out;
+	}
+	rc = walk(x, root, "");
+out:
+	x->doc = NULL;
+	if (doc_ok) yaml_document_delete(&doc);
+	if (parser_ok) yaml_parser_delete(&parser);
+	return rc;
+}
+
+static berth_err read_file(const char *path, char **out, size_t *outlen, char *errbuf,
+			   size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = -1;
+	berth_err rc = BERTH_OK;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(errbuf, errlen, "config: cannot open %s: %s", path, strerror(errno));
+		rc = BERTH_ENOTFOUND;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fail(errbuf, errlen, "config: %s: not a regular file", path);
+		rc = BERTH_EINVAL;
+		goto out;
+	}
+	buf = malloc(CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		rc = BERTH_ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0) {
+			fail(errbuf, errlen, "config: cannot read %s: %s", path, strerror(errno));
+			rc = BERTH_EIO;
+			goto out;
+		}
+		if (r == 0) break;
+		len += (size_t)r;
+		if (len > CONFIG_FILE_MAX) {
+			fail(errbuf, errlen, "config: %s: larger than %d bytes", path,
+			     CONFIG_FILE_MAX);
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+	}
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+out:
+	free(buf);
+	if (fd >= 0) close(fd);
+	return rc;
+}
+
+/* ---- environment ---- */
+
+static int env_name(const struct cfg_key *k, char *dst, size_t dstlen)
+{
+	int w = snprintf(dst, dstlen, "REGISTRY_%s", k->path);
+
+	if (w < 0 || (size_t)w >= dstlen) return -1;
+	for (char *p = dst; *p; p++) {
+		if (*p == '.')
+			*p = '_';
+		else if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	}
+	return 0;
+}
+
+static int env_is_known(const char *name, size_t n)
+{
+	char buf[CONFIG_PATH_MAX];
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (env_name(&keys[i], buf, sizeof buf) == 0 && view_eq(name, n, buf)) return 1;
+	for (size_t i = 0; i < sizeof env_not_keys / sizeof env_not_keys[0]; i++)
+		if (view_eq(name, n, env_not_keys[i])) return 1;
+	return 0;
+}
+
+static berth_err apply_env(struct cfg_ctx *x)
+{
+	char name[CONFIG_PATH_MAX], shown[CONFIG_SHOW_MAX + 8];
+	const char *v;
+	berth_err rc = BERTH_OK;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (env_name(&keys[i], name, sizeof name) != 0) {
+			rc = BERTH_EINTERNAL;
+			goto out;
+		}
+		v = getenv(name);
+		if (!v) continue;
+		rc = apply(x, &keys[i], v, strlen(v), v[0] == '\0', name);
+		if (rc) goto out;
+	}
+	v = getenv("REGISTRY_STORAGE");
+	if (v && v[0]) {
+		show(x->driver, sizeof x->driver, v, strlen(v));
+		snprintf(x->driver_where, sizeof x->driver_where, "REGISTRY_STORAGE");
+	}
+	/* Distribution warns about REGISTRY_* variables it cannot place; so do we (names only:
+	 * values such as REGISTRY_HTTP_SECRET must not reach the log). */
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+		if (n <= 9 || strncmp(*e, "REGISTRY_", 9) != 0 || env_is_known(*e, n)) continue;
+		show(shown, sizeof shown, *e, n);
+		berth_log(BERTH_LOG_WARN, "config: ignoring unknown environment variable %s", shown);
+	}
+out:
+	return rc;
+}
+
+/* ---- entry point ---- */
+
+berth_err berth_config_load(const char *path, struct berth_config **out, char *errbuf,
+			    size_t errlen)
+{
+	struct berth_config *c = NULL, def;
+	struct cfg_ctx x;
+	char *bytes = NULL;
+	size_t len = 0;
+	int def_ok = 0;
+	berth_err rc;
+
+	*out = NULL;
+	if (errbuf && errlen) errbuf[0] = '\0';
+	memset(&x, 0, sizeof x);
+	rc = config_defaults(&def);
+	def_ok = 1;
+	if (rc) goto out;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		rc = BERTH_ENOMEM;
+		goto out;
+	}
+	rc = config_defaults(c);
+	if (rc) goto out;
+	x.c = c;
+	x.def = &def;
+	x.file = path ? path : "(environment)";
+	x.errbuf = errbuf;
+	x.errlen = errlen;
+
+	if (path) {
+		rc = read_file(path, &bytes, &len, errbuf, errlen);
+		if (rc) goto out;
+		rc = parse_yaml(&x, (const unsigned char *)bytes, len);
+		if (rc) goto out;
+	}
+	rc = apply_env(&x);
+	if (rc) goto out;
+
+	if (x.driver[0] && strcmp(x.driver, "filesystem") != 0) {
+		fail(errbuf, errlen, "config: %s: storage driver %s is not supported (filesystem only)",
+		     x.driver_where, x.driver);
+		rc = BERTH_EINVAL;
+		goto out;
+	}
+	/* Serving TLS needs both; one without the other is a typo, not a request for plain HTTP. */
+	if (!c->tls_certificate != !c->tls_key) {
+		fail(errbuf, errlen, "config: %s: http.tls.%s is set but http.tls.%s is not",
+		     x.file, c->tls_certificate ? "certificate" : "key",
+		     c->tls_certificate ? "key" : "certificate");
+		rc = BERTH_EINVAL;
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	free(bytes);
+	berth_config_free(c);
+	if (def_ok) config_clear(&def);
+	return rc;
+}

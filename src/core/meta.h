@@ -1,0 +1,110 @@
+/* meta.h — registry metadata behind one interface: repositories, which blobs each repository
+ * may serve, manifests (their exact bytes and what they reference), tags, referrers and upload
+ * sessions. SQLite is the embedded driver; a shared SQL server driver implements the same ops
+ * so several stateless nodes can share one store. Metadata never touches blob bytes or HTTP.
+ * Every write is one transaction: a crash leaves each operation either done or not done. */
+#ifndef BERTH_META_H
+#define BERTH_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+#include "err.h"
+
+struct berth_meta;
+
+/* A manifest as stored. Strings borrowed from the caller during put. */
+struct berth_meta_manifest_in {
+	const struct berth_digest *digest;
+	const char *media_type;
+	const void *content;
+	size_t len;
+	const char *artifact_type;       /* "" when none */
+	const struct berth_digest *subject; /* NULL when none */
+	const char *annotations_json;    /* NULL when none */
+	size_t n_refs;
+	const struct berth_digest *const *ref_digests;
+	const int *ref_is_manifest;
+};
+
+/* A manifest read back: content and media_type are owned by the caller (free()). */
+struct berth_meta_manifest_out {
+	struct berth_digest digest;
+	char *media_type;
+	void *content;
+	size_t len;
+};
+
+/* One referrer, borrowed for the duration of the callback. */
+struct berth_meta_referrer {
+	const char *digest;
+	const char *media_type;
+	int64_t size;
+	const char *artifact_type;
+	const char *annotations_json; /* NULL when none */
+};
+
+/* Listing callbacks return 0 to go on, non-zero to stop. */
+typedef int (*berth_meta_name_fn)(void *ctx, const char *name, size_t len);
+typedef int (*berth_meta_referrer_fn)(void *ctx, const struct berth_meta_referrer *r);
+
+struct berth_meta_ops {
+	const char *name;
+	void (*free)(struct berth_meta *m);
+	berth_err (*repo_exists)(struct berth_meta *m, const char *repo);
+	berth_err (*blob_link)(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			       int64_t size);
+	berth_err (*blob_get)(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			      int64_t *size);
+	/* Any repository holding d: BERTH_OK + size, or BERTH_EBLOB_UNKNOWN. */
+	berth_err (*blob_find)(struct berth_meta *m, const struct berth_digest *d, int64_t *size);
+	berth_err (*blob_unlink)(struct berth_meta *m, const char *repo,
+				 const struct berth_digest *d);
+	/* Stores the manifest and (tag != NULL) points tag at it, in one transaction, after
+	 * checking every reference exists in repo (BERTH_EMANIFEST_BLOB_UNKNOWN otherwise). */
+	berth_err (*manifest_put)(struct berth_meta *m, const char *repo,
+				  const struct berth_meta_manifest_in *mf, const char *tag);
+	/* by_digest: ref is a digest string, else a tag. BERTH_EMANIFEST_UNKNOWN or
+	 * BERTH_ENAME_UNKNOWN when absent. */
+	berth_err (*manifest_get)(struct berth_meta *m, const char *repo, const char *ref,
+				  int by_digest, struct berth_meta_manifest_out *out);
+	/* Like manifest_get without the content (HEAD): len and media type only. */
+	berth_err (*manifest_head)(struct berth_meta *m, const char *repo, const char *ref,
+				   int by_digest, struct berth_meta_manifest_out *out);
+	berth_err (*manifest_delete)(struct berth_meta *m, const char *repo,
+				     const struct berth_digest *d);
+	berth_err (*tag_delete)(struct berth_meta *m, const char *repo, const char *tag);
+	/* Tags of repo after `last` (exclusive; NULL = from the start) in byte order, at most n. */
+	berth_err (*tags_list)(struct berth_meta *m, const char *repo, const char *last, long n,
+			       berth_meta_name_fn fn, void *ctx);
+	berth_err (*catalog)(struct berth_meta *m, const char *last, long n, berth_meta_name_fn fn,
+			     void *ctx);
+	/* Manifests in repo whose subject is d; artifact_type NULL = all. */
+	berth_err (*referrers)(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			       const char *artifact_type, berth_meta_referrer_fn fn, void *ctx);
+	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
+				   int64_t now);
+	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */
+	berth_err (*upload_get)(struct berth_meta *m, const char *id, const char *repo,
+				int64_t *created);
+	berth_err (*upload_delete)(struct berth_meta *m, const char *id);
+	/* Calls fn with the id of every session created before `before`. */
+	berth_err (*uploads_expired)(struct berth_meta *m, int64_t before, berth_meta_name_fn fn,
+				     void *ctx);
+};
+
+struct berth_meta {
+	const struct berth_meta_ops *ops;
+};
+
+/* The SQLite driver (WAL). durable: fsync each commit (synchronous=FULL) rather than only
+ * being safe against process crashes (NORMAL). Connections are per thread. */
+berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
+	BERTH_MUST_CHECK;
+
+static inline void berth_meta_free(struct berth_meta *m)
+{
+	if (m) m->ops->free(m);
+}
+
+#endif

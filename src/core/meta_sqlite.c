@@ -1,0 +1,721 @@
+/* meta_sqlite.c — the embedded metadata driver: one SQLite database in WAL mode, one
+ * connection per thread with persistent prepared statements. Writers take the database lock up
+ * front (BEGIN IMMEDIATE) so two writers never deadlock upgrading a read lock. */
+#include "meta.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_REPO_ID,
+	S_REPO_INS,
+	S_BLOB_INS,
+	S_LINK_INS,
+	S_BLOB_GET,
+	S_BLOB_FIND,
+	S_BLOB_UNLINK,
+	S_MF_INS,
+	S_MF_REF_INS,
+	S_HAS_BLOB,
+	S_HAS_MF,
+	S_TAG_SET,
+	S_MF_GET_DIGEST,
+	S_MF_GET_TAG,
+	S_MF_HEAD_DIGEST,
+	S_MF_HEAD_TAG,
+	S_MF_DEL,
+	S_MF_DEL_TAGS,
+	S_MF_DEL_REFS,
+	S_TAG_DEL,
+	S_TAGS_LIST,
+	S_CATALOG,
+	S_REFERRERS,
+	S_REFERRERS_TYPE,
+	S_UP_INS,
+	S_UP_GET,
+	S_UP_GET_ANY,
+	S_UP_DEL,
+	S_UP_EXPIRED,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_REPO_ID] = "SELECT id FROM repos WHERE name=?1",
+	[S_REPO_INS] = "INSERT INTO repos(name) VALUES(?1) ON CONFLICT(name) DO NOTHING",
+	[S_BLOB_INS] = "INSERT INTO blobs(digest,size) VALUES(?1,?2) ON CONFLICT(digest) DO NOTHING",
+	[S_LINK_INS] = "INSERT OR IGNORE INTO repo_blobs(repo,digest) VALUES(?1,?2)",
+	[S_BLOB_GET] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest=rb.digest "
+		       "WHERE rb.repo=(SELECT id FROM repos WHERE name=?1) AND rb.digest=?2",
+	[S_BLOB_FIND] = "SELECT b.size FROM blobs b WHERE b.digest=?1 AND "
+			"EXISTS(SELECT 1 FROM repo_blobs rb WHERE rb.digest=?1)",
+	[S_BLOB_UNLINK] = "DELETE FROM repo_blobs WHERE repo=(SELECT id FROM repos WHERE name=?1) "
+			  "AND digest=?2",
+	[S_MF_INS] = "INSERT INTO manifests(repo,digest,media_type,content,artifact_type,subject,"
+		     "annotations,created) VALUES(?1,?2,?3,?4,?5,?6,?7,?8) "
+		     "ON CONFLICT(repo,digest) DO NOTHING",
+	[S_MF_REF_INS] = "INSERT OR IGNORE INTO manifest_refs(repo,digest,ref,is_manifest) "
+			 "VALUES(?1,?2,?3,?4)",
+	[S_HAS_BLOB] = "SELECT 1 FROM repo_blobs WHERE repo=?1 AND digest=?2",
+	[S_HAS_MF] = "SELECT 1 FROM manifests WHERE repo=?1 AND digest=?2",
+	[S_TAG_SET] = "INSERT INTO tags(repo,tag,digest,updated) VALUES(?1,?2,?3,?4) "
+		      "ON CONFLICT(repo,tag) DO UPDATE SET digest=excluded.digest,"
+		      "updated=excluded.updated",
+	[S_MF_GET_DIGEST] = "SELECT m.digest,m.media_type,m.content FROM manifests m "
+			    "WHERE m.repo=(SELECT id FROM repos WHERE name=?1) AND m.digest=?2",
+	[S_MF_GET_TAG] = "SELECT m.digest,m.media_type,m.content FROM tags t JOIN manifests m "
+			 "ON m.repo=t.repo AND m.digest=t.digest "
+			 "WHERE t.repo=(SELECT id FROM repos WHERE name=?1) AND t.tag=?2",
+	[S_MF_HEAD_DIGEST] = "SELECT m.digest,m.media_type,length(m.content) FROM manifests m "
+			     "WHERE m.repo=(SELECT id FROM repos WHERE name=?1) AND m.digest=?2",
+	[S_MF_HEAD_TAG] = "SELECT m.digest,m.media_type,length(m.content) FROM tags t "
+			  "JOIN manifests m ON m.repo=t.repo AND m.digest=t.digest "
+			  "WHERE t.repo=(SELECT id FROM repos WHERE name=?1) AND t.tag=?2",
+	[S_MF_DEL] = "DELETE FROM manifests WHERE repo=?1 AND digest=?2",
+	[S_MF_DEL_TAGS] = "DELETE FROM tags WHERE repo=?1 AND digest=?2",
+	[S_MF_DEL_REFS] = "DELETE FROM manifest_refs WHERE repo=?1 AND digest=?2",
+	[S_TAG_DEL] = "DELETE FROM tags WHERE repo=(SELECT id FROM repos WHERE name=?1) AND tag=?2",
+	[S_TAGS_LIST] = "SELECT tag FROM tags WHERE repo=?1 AND tag>?2 ORDER BY tag LIMIT ?3",
+	[S_CATALOG] = "SELECT name FROM repos WHERE name>?1 ORDER BY name LIMIT ?2",
+	[S_REFERRERS] = "SELECT digest,media_type,length(content),artifact_type,annotations "
+			"FROM manifests WHERE repo=(SELECT id FROM repos WHERE name=?1) "
+			"AND subject=?2 ORDER BY digest",
+	[S_REFERRERS_TYPE] = "SELECT digest,media_type,length(content),artifact_type,annotations "
+			     "FROM manifests WHERE repo=(SELECT id FROM repos WHERE name=?1) "
+			     "AND subject=?2 AND artifact_type=?3 ORDER BY digest",
+	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) VALUES(?1,?2,?3)",
+	[S_UP_GET] = "SELECT created FROM uploads WHERE id=?1 AND repo=?2",
+	[S_UP_GET_ANY] = "SELECT created FROM uploads WHERE id=?1",
+	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1",
+	[S_UP_EXPIRED] = "SELECT id FROM uploads WHERE created<?1",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS repos(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE IF NOT EXISTS blobs(digest TEXT PRIMARY KEY, size INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS repo_blobs(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
+	" PRIMARY KEY(repo,digest)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs(digest);"
+	"CREATE TABLE IF NOT EXISTS manifests(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
+	" media_type TEXT NOT NULL, content BLOB NOT NULL, artifact_type TEXT NOT NULL DEFAULT '',"
+	" subject TEXT, annotations TEXT, created INTEGER NOT NULL, UNIQUE(repo,digest));"
+	"CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(repo,subject)"
+	" WHERE subject IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS manifest_refs(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
+	" ref TEXT NOT NULL, is_manifest INTEGER NOT NULL, PRIMARY KEY(repo,digest,ref))"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS manifest_refs_ref ON manifest_refs(ref);"
+	"CREATE TABLE IF NOT EXISTS tags(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
+	" digest TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY(repo,tag)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo,digest);"
+	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"PRAGMA user_version=1;";
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_COUNT];
+	struct conn *next;
+};
+
+struct sq_meta {
+	struct berth_meta base;
+	char *path;
+	int durable;
+	pthread_key_t key;
+	pthread_mutex_t lock; /* guards conns */
+	struct conn *conns;
+};
+
+static void conn_close(struct conn *c)
+{
+	if (!c) return;
+	for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static berth_err db_err(sqlite3 *db, int rc, const char *what)
+{
+	if (rc == SQLITE_NOMEM) return BERTH_ENOMEM;
+	if (rc == SQLITE_FULL) return BERTH_ENOSPC;
+	berth_log(BERTH_LOG_ERROR, "meta: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return BERTH_EDB;
+}
+
+static berth_err conn_open(struct sq_meta *m, struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	char pragmas[256];
+	int rc;
+	if (!c) return BERTH_ENOMEM;
+	rc = sqlite3_open_v2(m->path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		berth_err e = db_err(c->db, rc, "open");
+		conn_close(c);
+		return e;
+	}
+	sqlite3_busy_timeout(c->db, 30000);
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
+		 "PRAGMA cache_size=-8192;",
+		 m->durable ? "FULL" : "NORMAL");
+	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		berth_err e = db_err(c->db, rc, "pragmas");
+		conn_close(c);
+		return e;
+	}
+	*out = c;
+	return BERTH_OK;
+}
+
+/* This thread's connection, opened on first use. */
+static struct conn *get_conn(struct sq_meta *m)
+{
+	struct conn *c = pthread_getspecific(m->key);
+	if (c) return c;
+	if (conn_open(m, &c) != BERTH_OK) return NULL;
+	pthread_mutex_lock(&m->lock);
+	c->next = m->conns;
+	m->conns = c;
+	pthread_mutex_unlock(&m->lock);
+	pthread_setspecific(m->key, c);
+	return c;
+}
+
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+{
+	if (!c->st[id]) {
+		int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->st[id], NULL);
+		if (rc != SQLITE_OK) {
+			(void)db_err(c->db, rc, stmt_sql[id]);
+			return NULL;
+		}
+	} else {
+		sqlite3_reset(c->st[id]);
+		sqlite3_clear_bindings(c->st[id]);
+	}
+	return c->st[id];
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+}
+
+/* Runs a statement that returns no rows (or whose rows we ignore). */
+static berth_err exec_stmt(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW) return BERTH_OK;
+	return db_err(c->db, rc, what);
+}
+
+static berth_err tx(struct conn *c, enum stmt_id id)
+{
+	sqlite3_stmt *s = stmt(c, id);
+	if (!s) return BERTH_EDB;
+	return exec_stmt(c, s, stmt_sql[id]);
+}
+
+static void rollback(struct conn *c)
+{
+	if (sqlite3_get_autocommit(c->db)) return;
+	(void)tx(c, S_ROLLBACK);
+}
+
+/* Repository id, or 0 when absent. Negative on error. */
+static int64_t repo_id(struct conn *c, const char *repo)
+{
+	sqlite3_stmt *s = stmt(c, S_REPO_ID);
+	int64_t id = 0;
+	int rc;
+	if (!s) return -1;
+	bind_text(s, 1, repo);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) id = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE) id = -1;
+	sqlite3_reset(s);
+	return id;
+}
+
+/* Inside a transaction: the repository's id, created when missing. */
+static berth_err repo_ensure(struct conn *c, const char *repo, int64_t *id)
+{
+	int64_t r = repo_id(c, repo);
+	sqlite3_stmt *s;
+	berth_err e;
+	if (r > 0) {
+		*id = r;
+		return BERTH_OK;
+	}
+	if (r < 0) return BERTH_EDB;
+	s = stmt(c, S_REPO_INS);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	if ((e = exec_stmt(c, s, "insert repo"))) return e;
+	*id = sqlite3_last_insert_rowid(c->db);
+	return BERTH_OK;
+}
+
+#define CONN_OR_FAIL(m, c)                                                                       \
+	struct conn *c = get_conn((struct sq_meta *)(m));                                          \
+	if (!c) return BERTH_EDB
+
+static berth_err sq_repo_exists(struct berth_meta *m, const char *repo)
+{
+	CONN_OR_FAIL(m, c);
+	int64_t id = repo_id(c, repo);
+	if (id < 0) return BERTH_EDB;
+	return id ? BERTH_OK : BERTH_ENAME_UNKNOWN;
+}
+
+static berth_err sq_blob_link(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			      int64_t size)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s;
+	int64_t rid;
+	berth_err e;
+	if ((e = tx(c, S_BEGIN))) return e;
+	if ((e = repo_ensure(c, repo, &rid))) goto fail;
+	e = BERTH_EDB;
+	if (!(s = stmt(c, S_BLOB_INS))) goto fail;
+	bind_text(s, 1, d->s);
+	sqlite3_bind_int64(s, 2, size);
+	if ((e = exec_stmt(c, s, "insert blob"))) goto fail;
+	e = BERTH_EDB;
+	if (!(s = stmt(c, S_LINK_INS))) goto fail;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, d->s);
+	if ((e = exec_stmt(c, s, "link blob"))) goto fail;
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
+}
+
+static berth_err size_query(struct conn *c, sqlite3_stmt *s, int64_t *size)
+{
+	int rc = sqlite3_step(s);
+	berth_err e = BERTH_OK;
+	if (rc == SQLITE_ROW) *size = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE) e = BERTH_EBLOB_UNKNOWN;
+	else e = db_err(c->db, rc, "blob lookup");
+	sqlite3_reset(s);
+	return e;
+}
+
+static berth_err sq_blob_get(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			     int64_t *size)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_BLOB_GET);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, d->s);
+	return size_query(c, s, size);
+}
+
+static berth_err sq_blob_find(struct berth_meta *m, const struct berth_digest *d, int64_t *size)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_BLOB_FIND);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, d->s);
+	return size_query(c, s, size);
+}
+
+static berth_err sq_blob_unlink(struct berth_meta *m, const char *repo,
+				const struct berth_digest *d)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_BLOB_UNLINK);
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, d->s);
+	if ((e = exec_stmt(c, s, "unlink blob"))) return e;
+	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EBLOB_UNKNOWN;
+}
+
+static int row_exists(struct conn *c, enum stmt_id id, int64_t rid, const char *digest)
+{
+	sqlite3_stmt *s = stmt(c, id);
+	int rc;
+	if (!s) return -1;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, digest);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW) return 1;
+	if (rc == SQLITE_DONE) return 0;
+	return -1;
+}
+
+static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
+				 const struct berth_meta_manifest_in *mf, const char *tag)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s;
+	int64_t rid;
+	int64_t now = (int64_t)time(NULL);
+	berth_err e;
+
+	if ((e = tx(c, S_BEGIN))) return e;
+	if ((e = repo_ensure(c, repo, &rid))) goto fail;
+	for (size_t i = 0; i < mf->n_refs; i++) {
+		int ex = row_exists(c, mf->ref_is_manifest[i] ? S_HAS_MF : S_HAS_BLOB, rid,
+				    mf->ref_digests[i]->s);
+		if (ex < 0) {
+			e = BERTH_EDB;
+			goto fail;
+		}
+		if (!ex) {
+			e = BERTH_EMANIFEST_BLOB_UNKNOWN;
+			goto fail;
+		}
+	}
+	e = BERTH_EDB;
+	if (!(s = stmt(c, S_MF_INS))) goto fail;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, mf->digest->s);
+	bind_text(s, 3, mf->media_type);
+	sqlite3_bind_blob64(s, 4, mf->content, mf->len, SQLITE_STATIC);
+	bind_text(s, 5, mf->artifact_type ? mf->artifact_type : "");
+	if (mf->subject) bind_text(s, 6, mf->subject->s);
+	if (mf->annotations_json) bind_text(s, 7, mf->annotations_json);
+	sqlite3_bind_int64(s, 8, now);
+	if ((e = exec_stmt(c, s, "insert manifest"))) goto fail;
+	if (sqlite3_changes(c->db)) {
+		for (size_t i = 0; i < mf->n_refs; i++) {
+			e = BERTH_EDB;
+			if (!(s = stmt(c, S_MF_REF_INS))) goto fail;
+			sqlite3_bind_int64(s, 1, rid);
+			bind_text(s, 2, mf->digest->s);
+			bind_text(s, 3, mf->ref_digests[i]->s);
+			sqlite3_bind_int(s, 4, mf->ref_is_manifest[i]);
+			if ((e = exec_stmt(c, s, "insert manifest ref"))) goto fail;
+		}
+	}
+	if (tag) {
+		e = BERTH_EDB;
+		if (!(s = stmt(c, S_TAG_SET))) goto fail;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, tag);
+		bind_text(s, 3, mf->digest->s);
+		sqlite3_bind_int64(s, 4, now);
+		if ((e = exec_stmt(c, s, "set tag"))) goto fail;
+	}
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
+}
+
+static berth_err manifest_read(struct berth_meta *m, const char *repo, const char *ref,
+			       int by_digest, int with_content, struct berth_meta_manifest_out *out)
+{
+	CONN_OR_FAIL(m, c);
+	enum stmt_id id = with_content ? (by_digest ? S_MF_GET_DIGEST : S_MF_GET_TAG)
+				       : (by_digest ? S_MF_HEAD_DIGEST : S_MF_HEAD_TAG);
+	sqlite3_stmt *s = stmt(c, id);
+	berth_err e = BERTH_OK;
+	int rc;
+	if (!s) return BERTH_EDB;
+	memset(out, 0, sizeof *out);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, ref);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *dg = (const char *)sqlite3_column_text(s, 0);
+		const char *mt = (const char *)sqlite3_column_text(s, 1);
+		e = berth_digest_parse(dg, (size_t)sqlite3_column_bytes(s, 0), &out->digest);
+		if (!e) {
+			out->media_type = strdup(mt ? mt : "");
+			if (!out->media_type) e = BERTH_ENOMEM;
+		}
+		if (!e && with_content) {
+			size_t n = (size_t)sqlite3_column_bytes(s, 2);
+			const void *p = sqlite3_column_blob(s, 2);
+			out->content = malloc(n ? n : 1);
+			if (!out->content) e = BERTH_ENOMEM;
+			else {
+				if (n) memcpy(out->content, p, n);
+				out->len = n;
+			}
+		} else if (!e) {
+			out->len = (size_t)sqlite3_column_int64(s, 2);
+		}
+	} else if (rc == SQLITE_DONE) {
+		e = BERTH_EMANIFEST_UNKNOWN;
+	} else {
+		e = db_err(c->db, rc, "manifest lookup");
+	}
+	sqlite3_reset(s);
+	if (e) {
+		free(out->media_type);
+		free(out->content);
+		memset(out, 0, sizeof *out);
+	}
+	if (e == BERTH_EMANIFEST_UNKNOWN && repo_id(c, repo) == 0) e = BERTH_ENAME_UNKNOWN;
+	return e;
+}
+
+static berth_err sq_manifest_get(struct berth_meta *m, const char *repo, const char *ref,
+				 int by_digest, struct berth_meta_manifest_out *out)
+{
+	return manifest_read(m, repo, ref, by_digest, 1, out);
+}
+
+static berth_err sq_manifest_head(struct berth_meta *m, const char *repo, const char *ref,
+				  int by_digest, struct berth_meta_manifest_out *out)
+{
+	return manifest_read(m, repo, ref, by_digest, 0, out);
+}
+
+static berth_err sq_manifest_delete(struct berth_meta *m, const char *repo,
+				    const struct berth_digest *d)
+{
+	CONN_OR_FAIL(m, c);
+	static const enum stmt_id steps[] = {S_MF_DEL, S_MF_DEL_TAGS, S_MF_DEL_REFS};
+	int64_t rid;
+	int changed = 0;
+	berth_err e;
+	if ((e = tx(c, S_BEGIN))) return e;
+	rid = repo_id(c, repo);
+	if (rid <= 0) {
+		e = rid < 0 ? BERTH_EDB : BERTH_ENAME_UNKNOWN;
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		sqlite3_stmt *s = stmt(c, steps[i]);
+		e = BERTH_EDB;
+		if (!s) goto fail;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, d->s);
+		if ((e = exec_stmt(c, s, stmt_sql[steps[i]]))) goto fail;
+		if (i == 0) changed = sqlite3_changes(c->db);
+	}
+	if (!changed) {
+		e = BERTH_EMANIFEST_UNKNOWN;
+		goto fail;
+	}
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
+}
+
+static berth_err sq_tag_delete(struct berth_meta *m, const char *repo, const char *tag)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_TAG_DEL);
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, tag);
+	if ((e = exec_stmt(c, s, "delete tag"))) return e;
+	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EMANIFEST_UNKNOWN;
+}
+
+static berth_err list_rows(struct conn *c, sqlite3_stmt *s, berth_meta_name_fn fn, void *ctx)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		if (fn(ctx, t, (size_t)sqlite3_column_bytes(s, 0))) break;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "list");
+}
+
+static berth_err sq_tags_list(struct berth_meta *m, const char *repo, const char *last, long n,
+			      berth_meta_name_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	int64_t rid = repo_id(c, repo);
+	sqlite3_stmt *s;
+	if (rid < 0) return BERTH_EDB;
+	if (rid == 0) return BERTH_ENAME_UNKNOWN;
+	if (!(s = stmt(c, S_TAGS_LIST))) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, last ? last : "");
+	sqlite3_bind_int64(s, 3, n);
+	return list_rows(c, s, fn, ctx);
+}
+
+static berth_err sq_catalog(struct berth_meta *m, const char *last, long n, berth_meta_name_fn fn,
+			    void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_CATALOG);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, last ? last : "");
+	sqlite3_bind_int64(s, 2, n);
+	return list_rows(c, s, fn, ctx);
+}
+
+static berth_err sq_referrers(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			      const char *artifact_type, berth_meta_referrer_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, artifact_type ? S_REFERRERS_TYPE : S_REFERRERS);
+	int rc;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, d->s);
+	if (artifact_type) bind_text(s, 3, artifact_type);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct berth_meta_referrer r = {
+			.digest = (const char *)sqlite3_column_text(s, 0),
+			.media_type = (const char *)sqlite3_column_text(s, 1),
+			.size = sqlite3_column_int64(s, 2),
+			.artifact_type = (const char *)sqlite3_column_text(s, 3),
+			.annotations_json = (const char *)sqlite3_column_text(s, 4),
+		};
+		if (fn(ctx, &r)) break;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "referrers");
+}
+
+static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
+				  int64_t now)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_UP_INS);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, id);
+	bind_text(s, 2, repo);
+	sqlite3_bind_int64(s, 3, now);
+	return exec_stmt(c, s, "insert upload");
+}
+
+static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char *repo,
+			       int64_t *created)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, repo ? S_UP_GET : S_UP_GET_ANY);
+	berth_err e = BERTH_OK;
+	int rc;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, id);
+	if (repo) bind_text(s, 2, repo);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) *created = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE) e = BERTH_EUPLOAD_UNKNOWN;
+	else e = db_err(c->db, rc, "upload lookup");
+	sqlite3_reset(s);
+	return e;
+}
+
+static berth_err sq_upload_delete(struct berth_meta *m, const char *id)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_UP_DEL);
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, id);
+	if ((e = exec_stmt(c, s, "delete upload"))) return e;
+	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
+}
+
+static berth_err sq_uploads_expired(struct berth_meta *m, int64_t before, berth_meta_name_fn fn,
+				    void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_UP_EXPIRED);
+	if (!s) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, before);
+	return list_rows(c, s, fn, ctx);
+}
+
+static void sq_free(struct berth_meta *mm)
+{
+	struct sq_meta *m = (struct sq_meta *)mm;
+	struct conn *c, *next;
+	if (!m) return;
+	pthread_key_delete(m->key);
+	for (c = m->conns; c; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+	pthread_mutex_destroy(&m->lock);
+	free(m->path);
+	free(m);
+}
+
+static const struct berth_meta_ops sq_ops = {
+	.name = "sqlite",
+	.free = sq_free,
+	.repo_exists = sq_repo_exists,
+	.blob_link = sq_blob_link,
+	.blob_get = sq_blob_get,
+	.blob_find = sq_blob_find,
+	.blob_unlink = sq_blob_unlink,
+	.manifest_put = sq_manifest_put,
+	.manifest_get = sq_manifest_get,
+	.manifest_head = sq_manifest_head,
+	.manifest_delete = sq_manifest_delete,
+	.tag_delete = sq_tag_delete,
+	.tags_list = sq_tags_list,
+	.catalog = sq_catalog,
+	.referrers = sq_referrers,
+	.upload_create = sq_upload_create,
+	.upload_get = sq_upload_get,
+	.upload_delete = sq_upload_delete,
+	.uploads_expired = sq_uploads_expired,
+};
+
+berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
+{
+	struct sq_meta *m = calloc(1, sizeof *m);
+	struct conn *c;
+	char *errmsg = NULL;
+	if (!m) return BERTH_ENOMEM;
+	m->base.ops = &sq_ops;
+	m->durable = durable;
+	pthread_mutex_init(&m->lock, NULL);
+	if (pthread_key_create(&m->key, NULL) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return BERTH_ENOMEM;
+	}
+	m->path = strdup(path);
+	if (!m->path) goto fail;
+	c = get_conn(m);
+	if (!c) goto fail;
+	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+		berth_log(BERTH_LOG_ERROR, "meta: cannot create schema in %s: %s", path,
+			  errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		goto fail;
+	}
+	*out = &m->base;
+	return BERTH_OK;
+fail:
+	sq_free(&m->base);
+	return BERTH_EDB;
+}

@@ -1,0 +1,627 @@
+/* registry.c — use cases over the blob store and the metadata store.
+ *
+ * Uploads: the staged object's length is the truth about how many bytes an upload holds (it
+ * survives a crash); the hash state of those bytes lives in memory, keyed by upload id, so the
+ * digest is computed while bytes arrive. When the state is missing (after a restart) or out of
+ * step, the staged bytes are hashed once more — the only second pass, and only after a crash. */
+#include "registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "limits.h"
+#include "log.h"
+#include "manifest.h"
+#include "ref.h"
+
+#define SESSION_BUCKETS 1024
+
+struct session {
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_hasher *h; /* hash of bytes [0, hashed) */
+	int64_t hashed;
+	int busy;      /* a writer or finisher holds it */
+	int anonymous; /* single-request push: no metadata row */
+	struct session *next;
+};
+
+struct berth_registry {
+	struct berth_store *store;
+	struct berth_meta *meta;
+	struct berth_registry_opts opts;
+	pthread_mutex_t lock; /* guards sessions */
+	struct session *sessions[SESSION_BUCKETS];
+};
+
+struct berth_upload_writer {
+	struct berth_registry *r;
+	struct session *s;
+	struct berth_store_writer *sw;
+	int64_t size;
+};
+
+int berth_registry_name_ok(const char *s, size_t len)
+{
+	return berth_ref_name_valid(s, len);
+}
+
+static unsigned bucket_of(const char *id)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++) h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % SESSION_BUCKETS;
+}
+
+static void session_free(struct session *s)
+{
+	if (!s) return;
+	berth_hasher_free(s->h);
+	free(s);
+}
+
+/* Takes the session for exclusive use, creating the cache entry when absent. */
+static berth_err session_acquire(struct berth_registry *r, const char *id, int anonymous,
+				 struct session **out)
+{
+	unsigned b = bucket_of(id);
+	struct session *s;
+	berth_err e = BERTH_OK;
+	pthread_mutex_lock(&r->lock);
+	for (s = r->sessions[b]; s; s = s->next)
+		if (strcmp(s->id, id) == 0) break;
+	if (s) {
+		if (s->busy) e = BERTH_EUPLOAD_INVALID;
+		else s->busy = 1;
+	} else {
+		s = calloc(1, sizeof *s);
+		if (!s) {
+			e = BERTH_ENOMEM;
+		} else {
+			snprintf(s->id, sizeof s->id, "%s", id);
+			s->busy = 1;
+			s->anonymous = anonymous;
+			s->next = r->sessions[b];
+			r->sessions[b] = s;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!e) *out = s;
+	return e;
+}
+
+static void session_release(struct berth_registry *r, struct session *s)
+{
+	pthread_mutex_lock(&r->lock);
+	s->busy = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Drops the cache entry for id (held or not). */
+static void session_forget(struct berth_registry *r, const char *id)
+{
+	unsigned b = bucket_of(id);
+	struct session **pp, *s = NULL;
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->sessions[b]; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->id, id) == 0) {
+			s = *pp;
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	session_free(s);
+}
+
+/* 1 if id is a cached single-request upload. */
+static int session_is_anonymous(struct berth_registry *r, const char *id)
+{
+	unsigned b = bucket_of(id);
+	int anon = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct session *s = r->sessions[b]; s; s = s->next)
+		if (strcmp(s->id, id) == 0) {
+			anon = s->anonymous;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	return anon;
+}
+
+/* Brings s->h to the hash of the first `size` staged bytes with algorithm alg. */
+static berth_err session_rehash(struct berth_registry *r, struct session *s, int64_t size,
+				enum berth_digest_alg alg)
+{
+	char *buf = NULL;
+	int64_t off = 0;
+	berth_err e = BERTH_OK;
+	if (s->h && s->hashed == size && berth_hasher_alg(s->h) == alg) return BERTH_OK;
+	if (size > 0)
+		berth_log(BERTH_LOG_INFO, "upload %s: rehashing %lld staged bytes", s->id,
+			  (long long)size);
+	berth_hasher_free(s->h);
+	s->hashed = 0;
+	s->h = berth_hasher_new(alg);
+	if (!s->h) return BERTH_ENOMEM;
+	buf = malloc(1 << 20);
+	if (!buf) return BERTH_ENOMEM;
+	while (off < size) {
+		size_t want = (size_t)((size - off) < (1 << 20) ? (size - off) : (1 << 20)), got = 0;
+		e = r->store->ops->upload_read(r->store, s->id, off, buf, want, &got);
+		if (!e && got != want) e = BERTH_EIO;
+		if (!e) e = berth_hasher_update(s->h, buf, got);
+		if (e) break;
+		off += (int64_t)got;
+	}
+	free(buf);
+	if (!e) s->hashed = size;
+	return e;
+}
+
+static void new_uuid(char id[BERTH_UPLOAD_ID_LEN + 1])
+{
+	unsigned char b[16];
+	size_t got = 0;
+	while (got < sizeof b) {
+		ssize_t n = getrandom(b + got, sizeof b - got, 0);
+		if (n < 0) {
+			if (errno == EINTR) continue;
+			/* getrandom cannot fail on Linux ≥ 3.17 once seeded; fall back anyway. */
+			for (; got < sizeof b; got++) b[got] = (unsigned char)(rand() & 0xff);
+			break;
+		}
+		got += (size_t)n;
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(id, BERTH_UPLOAD_ID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
+}
+
+berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
+			     const struct berth_registry_opts *opts, struct berth_registry **out)
+{
+	struct berth_registry *r = calloc(1, sizeof *r);
+	if (!r) return BERTH_ENOMEM;
+	r->store = store;
+	r->meta = meta;
+	r->opts = *opts;
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return BERTH_OK;
+}
+
+void berth_registry_free(struct berth_registry *r)
+{
+	if (!r) return;
+	for (size_t i = 0; i < SESSION_BUCKETS; i++) {
+		struct session *s = r->sessions[i], *next;
+		for (; s; s = next) {
+			next = s->next;
+			session_free(s);
+		}
+	}
+	pthread_mutex_destroy(&r->lock);
+	berth_meta_free(r->meta);
+	berth_store_free(r->store);
+	free(r);
+}
+
+const struct berth_registry_opts *berth_registry_opts(const struct berth_registry *r)
+{
+	return &r->opts;
+}
+
+/* ---- janitor ---- */
+
+struct janitor_ctx {
+	struct berth_registry *r;
+	char (*ids)[BERTH_UPLOAD_ID_LEN + 1];
+	size_t n, cap;
+};
+
+static int collect_id(void *vctx, const char *id, size_t len)
+{
+	struct janitor_ctx *j = vctx;
+	if (len > BERTH_UPLOAD_ID_LEN) return 0;
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		void *p = realloc(j->ids, cap * sizeof *j->ids);
+		if (!p) return 1;
+		j->ids = p;
+		j->cap = cap;
+	}
+	memcpy(j->ids[j->n], id, len);
+	j->ids[j->n][len] = '\0';
+	j->n++;
+	return 0;
+}
+
+static void orphan_check(void *vctx, const char *id, long age)
+{
+	struct janitor_ctx *j = vctx;
+	int64_t created;
+	(void)age;
+	if (j->r->meta->ops->upload_get(j->r->meta, id, NULL, &created) == BERTH_EUPLOAD_UNKNOWN)
+		(void)collect_id(j, id, strlen(id));
+}
+
+void berth_registry_janitor(struct berth_registry *r, int at_startup)
+{
+	struct janitor_ctx j = {.r = r};
+	int64_t before = (int64_t)time(NULL) - r->opts.upload_expiry;
+	size_t removed = 0;
+	if (r->meta->ops->uploads_expired(r->meta, before, collect_id, &j) == BERTH_OK) {
+		for (size_t i = 0; i < j.n; i++) {
+			(void)r->store->ops->upload_remove(r->store, j.ids[i]);
+			(void)r->meta->ops->upload_delete(r->meta, j.ids[i]);
+			session_forget(r, j.ids[i]);
+			removed++;
+		}
+	}
+	j.n = 0;
+	/* At start-up no request is in flight, so a staged file without a session can only be
+	 * the remains of a single-request push that was interrupted. */
+	if (at_startup &&
+	    r->store->ops->upload_list(r->store, orphan_check, &j) == BERTH_OK) {
+		for (size_t i = 0; i < j.n; i++) {
+			(void)r->store->ops->upload_remove(r->store, j.ids[i]);
+			removed++;
+		}
+	}
+	free(j.ids);
+	if (removed) berth_log(BERTH_LOG_INFO, "janitor: removed %zu stale uploads", removed);
+}
+
+/* ---- blobs ---- */
+
+berth_err berth_registry_blob_stat(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, int64_t *size)
+{
+	return r->meta->ops->blob_get(r->meta, repo, d, size);
+}
+
+berth_err berth_registry_blob_open(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, int *fd, int64_t *size)
+{
+	int64_t msize;
+	berth_err e = r->meta->ops->blob_get(r->meta, repo, d, &msize);
+	if (e) return e;
+	*fd = -1;
+	e = r->store->ops->open_fd(r->store, d, fd, size);
+	if (e == BERTH_EUNSUPPORTED) {
+		*size = msize;
+		return BERTH_OK;
+	}
+	if (e == BERTH_EBLOB_UNKNOWN)
+		berth_log(BERTH_LOG_WARN, "blob %s is linked in %s but missing from storage", d->s,
+			  repo);
+	return e;
+}
+
+berth_err berth_registry_blob_delete(struct berth_registry *r, const char *repo,
+				     const struct berth_digest *d)
+{
+	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
+	/* Only the repository's link goes: other repositories may hold the same content. The
+	 * bytes are reclaimed by garbage collection once nothing links them. */
+	return r->meta->ops->blob_unlink(r->meta, repo, d);
+}
+
+berth_err berth_registry_blob_mount(struct berth_registry *r, const char *repo,
+				    const struct berth_digest *d, const char *from)
+{
+	int64_t size;
+	berth_err e;
+	if (from) {
+		if (!berth_ref_name_valid(from, strlen(from))) return BERTH_EBLOB_UNKNOWN;
+		e = r->meta->ops->blob_get(r->meta, from, d, &size);
+	} else {
+		e = r->meta->ops->blob_find(r->meta, d, &size);
+	}
+	if (e) return e;
+	if (r->store->ops->stat(r->store, d, &size) != BERTH_OK) return BERTH_EBLOB_UNKNOWN;
+	return r->meta->ops->blob_link(r->meta, repo, d, size);
+}
+
+/* ---- uploads ---- */
+
+berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo,
+				      char id[BERTH_UPLOAD_ID_LEN + 1])
+{
+	berth_err e;
+	new_uuid(id);
+	if ((e = r->store->ops->upload_create(r->store, id))) return e;
+	e = r->meta->ops->upload_create(r->meta, id, repo, (int64_t)time(NULL));
+	if (e) (void)r->store->ops->upload_remove(r->store, id);
+	return e;
+}
+
+berth_err berth_registry_upload_status(struct berth_registry *r, const char *repo,
+				       const char *id, int64_t *size)
+{
+	int64_t created;
+	berth_err e = r->meta->ops->upload_get(r->meta, id, repo, &created);
+	if (e) return e;
+	e = r->store->ops->upload_size(r->store, id, size);
+	if (e == BERTH_EUPLOAD_UNKNOWN) (void)r->meta->ops->upload_delete(r->meta, id);
+	return e;
+}
+
+static void upload_discard(struct berth_registry *r, const char *id, int anonymous)
+{
+	(void)r->store->ops->upload_remove(r->store, id);
+	if (!anonymous) (void)r->meta->ops->upload_delete(r->meta, id);
+	session_forget(r, id);
+}
+
+berth_err berth_registry_upload_cancel(struct berth_registry *r, const char *repo,
+				       const char *id)
+{
+	int64_t created;
+	berth_err e;
+	if (session_is_anonymous(r, id)) {
+		upload_discard(r, id, 1);
+		return BERTH_OK;
+	}
+	e = r->meta->ops->upload_get(r->meta, id, repo, &created);
+	if (e) return e;
+	upload_discard(r, id, 0);
+	return BERTH_OK;
+}
+
+static berth_err writer_open(struct berth_registry *r, const char *id, int64_t start,
+			     enum berth_digest_alg alg, int anonymous,
+			     struct berth_upload_writer **out)
+{
+	struct berth_upload_writer *w = calloc(1, sizeof *w);
+	berth_err e;
+	if (!w) return BERTH_ENOMEM;
+	w->r = r;
+	e = r->store->ops->upload_open(r->store, id, &w->sw, &w->size);
+	if (e) goto fail;
+	if (start >= 0 && start != w->size) {
+		e = BERTH_ERANGE;
+		goto fail;
+	}
+	if ((e = session_acquire(r, id, anonymous, &w->s))) goto fail;
+	if ((e = session_rehash(r, w->s, w->size, alg ? alg : BERTH_DIGEST_SHA256))) goto fail;
+	*out = w;
+	return BERTH_OK;
+fail:
+	berth_upload_writer_close(w);
+	return e;
+}
+
+berth_err berth_registry_upload_writer(struct berth_registry *r, const char *repo,
+				       const char *id, int64_t start, enum berth_digest_alg alg,
+				       struct berth_upload_writer **out)
+{
+	int64_t created;
+	berth_err e = r->meta->ops->upload_get(r->meta, id, repo, &created);
+	if (e) return e;
+	return writer_open(r, id, start, alg, 0, out);
+}
+
+berth_err berth_registry_upload_anonymous(struct berth_registry *r, const char *repo,
+					  enum berth_digest_alg alg,
+					  char id[BERTH_UPLOAD_ID_LEN + 1],
+					  struct berth_upload_writer **out)
+{
+	berth_err e;
+	(void)repo;
+	new_uuid(id);
+	if ((e = r->store->ops->upload_create(r->store, id))) return e;
+	e = writer_open(r, id, 0, alg, 1, out);
+	if (e) upload_discard(r, id, 1);
+	return e;
+}
+
+berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *buf, size_t len)
+{
+	berth_err e;
+	if (len == 0) return BERTH_OK;
+	e = w->r->store->ops->writer_write(w->sw, buf, len);
+	if (e) return e;
+	if ((e = berth_hasher_update(w->s->h, buf, len))) {
+		/* The bytes are on disk but not hashed: make the state rebuild from the file. */
+		w->s->hashed = -1;
+		return e;
+	}
+	w->size += (int64_t)len;
+	w->s->hashed = w->size;
+	return BERTH_OK;
+}
+
+int64_t berth_upload_writer_size(const struct berth_upload_writer *w)
+{
+	return w->size;
+}
+
+void berth_upload_writer_close(struct berth_upload_writer *w)
+{
+	if (!w) return;
+	if (w->sw) w->r->store->ops->writer_close(w->sw);
+	if (w->s) session_release(w->r, w->s);
+	free(w);
+}
+
+berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
+				       const char *id, const struct berth_digest *d,
+				       int64_t *size_out)
+{
+	struct session *s = NULL;
+	struct berth_digest got;
+	int64_t created, size;
+	int anonymous = session_is_anonymous(r, id);
+	berth_err e;
+
+	if (!anonymous && (e = r->meta->ops->upload_get(r->meta, id, repo, &created))) return e;
+	if ((e = r->store->ops->upload_size(r->store, id, &size))) {
+		if (e == BERTH_EUPLOAD_UNKNOWN && !anonymous)
+			(void)r->meta->ops->upload_delete(r->meta, id);
+		return e;
+	}
+	if ((e = session_acquire(r, id, anonymous, &s))) return e;
+	if ((e = session_rehash(r, s, size, d->alg))) goto out;
+	e = berth_hasher_final(s->h, &got);
+	s->hashed = -1; /* the hasher is spent either way */
+	if (e) goto out;
+	if (!berth_digest_eq(&got, d)) {
+		/* Spec: a digest mismatch fails the upload; nothing of it stays. */
+		session_release(r, s);
+		upload_discard(r, id, anonymous);
+		return BERTH_EDIGEST_INVALID;
+	}
+	if ((e = r->store->ops->upload_commit(r->store, id, d, r->opts.durable))) goto out;
+	if ((e = r->meta->ops->blob_link(r->meta, repo, d, size))) {
+		/* The blob is published but unlinked: harmless, and GC reclaims it. */
+		session_release(r, s);
+		upload_discard(r, id, anonymous);
+		return e;
+	}
+	session_release(r, s);
+	if (!anonymous) (void)r->meta->ops->upload_delete(r->meta, id);
+	session_forget(r, id);
+	if (size_out) *size_out = size;
+	return BERTH_OK;
+out:
+	session_release(r, s);
+	return e;
+}
+
+/* ---- manifests ---- */
+
+void berth_registry_manifest_clear(struct berth_registry_manifest *m)
+{
+	if (!m) return;
+	free(m->media_type);
+	free(m->content);
+	memset(m, 0, sizeof *m);
+}
+
+/* A reference is a digest when it holds ':' (tags cannot). */
+static berth_err parse_ref(const char *ref, int *is_digest, struct berth_digest *d)
+{
+	size_t len = strlen(ref);
+	if (memchr(ref, ':', len)) {
+		*is_digest = 1;
+		return berth_digest_parse(ref, len, d);
+	}
+	*is_digest = 0;
+	return berth_ref_tag_valid(ref, len) ? BERTH_OK : BERTH_ETAG_INVALID;
+}
+
+berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo,
+				      const char *ref, int with_content,
+				      struct berth_registry_manifest *out)
+{
+	struct berth_digest d;
+	struct berth_meta_manifest_out mo;
+	int by_digest;
+	berth_err e;
+	memset(out, 0, sizeof *out);
+	if ((e = parse_ref(ref, &by_digest, &d))) return e;
+	e = with_content ? r->meta->ops->manifest_get(r->meta, repo, by_digest ? d.s : ref,
+						      by_digest, &mo)
+			 : r->meta->ops->manifest_head(r->meta, repo, by_digest ? d.s : ref,
+						       by_digest, &mo);
+	if (e) return e;
+	out->digest = mo.digest;
+	out->media_type = mo.media_type;
+	out->content = mo.content;
+	out->len = mo.len;
+	return BERTH_OK;
+}
+
+berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo,
+				      const char *ref, const char *content_type,
+				      const void *content, size_t len, struct berth_digest *digest,
+				      int *has_subject, struct berth_digest *subject)
+{
+	struct berth_manifest *m = NULL;
+	struct berth_digest want, got;
+	const struct berth_digest **refs = NULL;
+	int *is_mf = NULL;
+	int by_digest;
+	berth_err e;
+
+	if ((e = parse_ref(ref, &by_digest, &want))) return e;
+	if (len > r->opts.manifest_max) return BERTH_ETOO_LARGE;
+	if ((e = berth_manifest_parse(content_type, content, len, &m))) return e;
+	e = berth_digest_of(by_digest ? want.alg : BERTH_DIGEST_SHA256, content, len, &got);
+	if (e) goto out;
+	if (by_digest && !berth_digest_eq(&got, &want)) {
+		e = BERTH_EDIGEST_INVALID;
+		goto out;
+	}
+	e = BERTH_ENOMEM;
+	refs = calloc(m->n_refs ? m->n_refs : 1, sizeof *refs);
+	is_mf = calloc(m->n_refs ? m->n_refs : 1, sizeof *is_mf);
+	if (!refs || !is_mf) goto out;
+	for (size_t i = 0; i < m->n_refs; i++) {
+		refs[i] = &m->refs[i].digest;
+		is_mf[i] = m->refs[i].is_manifest;
+	}
+	struct berth_meta_manifest_in in = {
+		.digest = &got,
+		.media_type = m->media_type,
+		.content = content,
+		.len = len,
+		.artifact_type = m->artifact_type,
+		.subject = m->has_subject ? &m->subject : NULL,
+		.annotations_json = m->annotations_json,
+		.n_refs = m->n_refs,
+		.ref_digests = refs,
+		.ref_is_manifest = is_mf,
+	};
+	if ((e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref))) goto out;
+	*digest = got;
+	*has_subject = m->has_subject;
+	if (m->has_subject) *subject = m->subject;
+out:
+	free(refs);
+	free(is_mf);
+	berth_manifest_free(m);
+	return e;
+}
+
+berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *repo,
+					 const char *ref)
+{
+	struct berth_digest d;
+	int by_digest;
+	berth_err e;
+	if ((e = parse_ref(ref, &by_digest, &d))) return e;
+	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
+	if (by_digest) return r->meta->ops->manifest_delete(r->meta, repo, &d);
+	return r->meta->ops->tag_delete(r->meta, repo, ref);
+}
+
+/* ---- listings ---- */
+
+berth_err berth_registry_tags(struct berth_registry *r, const char *repo, const char *last,
+			      long n, berth_meta_name_fn fn, void *ctx)
+{
+	return r->meta->ops->tags_list(r->meta, repo, last, n, fn, ctx);
+}
+
+berth_err berth_registry_catalog(struct berth_registry *r, const char *last, long n,
+				 berth_meta_name_fn fn, void *ctx)
+{
+	return r->meta->ops->catalog(r->meta, last, n, fn, ctx);
+}
+
+berth_err berth_registry_referrers(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, const char *artifact_type,
+				   berth_meta_referrer_fn fn, void *ctx)
+{
+	return r->meta->ops->referrers(r->meta, repo, d, artifact_type, fn, ctx);
+}

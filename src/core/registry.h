@@ -1,0 +1,119 @@
+/* registry.h — the registry's use cases (pull, push, mount, tag, list, delete, referrers) over a
+ * blob store and a metadata store. This is the policy layer: names are validated here, digests
+ * verified here, and nothing partial is ever published. It knows no HTTP: callers map
+ * berth_err values to protocol errors. */
+#ifndef BERTH_REGISTRY_H
+#define BERTH_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+#include "err.h"
+#include "meta.h"
+#include "store.h"
+
+struct berth_registry;
+
+struct berth_registry_opts {
+	int delete_enabled;
+	size_t manifest_max;
+	long upload_expiry;      /* seconds */
+	int durable;             /* fsync blobs before acknowledging */
+};
+
+/* Takes ownership of store and meta. */
+berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
+			     const struct berth_registry_opts *opts,
+			     struct berth_registry **out) BERTH_MUST_CHECK;
+void berth_registry_free(struct berth_registry *r);
+
+const struct berth_registry_opts *berth_registry_opts(const struct berth_registry *r);
+
+/* Removes expired sessions; at_startup also removes staged files that have no session. */
+void berth_registry_janitor(struct berth_registry *r, int at_startup);
+
+/* ---- blobs ---- */
+berth_err berth_registry_blob_stat(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, int64_t *size) BERTH_MUST_CHECK;
+/* *fd is -1 when the driver has no descriptor (then use berth_registry_blob_read). */
+berth_err berth_registry_blob_open(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, int *fd,
+				   int64_t *size) BERTH_MUST_CHECK;
+berth_err berth_registry_blob_delete(struct berth_registry *r, const char *repo,
+				     const struct berth_digest *d) BERTH_MUST_CHECK;
+/* Mount d into repo from `from` (NULL: from any repository holding it). BERTH_EBLOB_UNKNOWN
+ * when not mountable. */
+berth_err berth_registry_blob_mount(struct berth_registry *r, const char *repo,
+				    const struct berth_digest *d,
+				    const char *from) BERTH_MUST_CHECK;
+
+/* ---- uploads ---- */
+#define BERTH_UPLOAD_ID_LEN 36
+berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo,
+				      char id[BERTH_UPLOAD_ID_LEN + 1]) BERTH_MUST_CHECK;
+/* Bytes received so far. */
+berth_err berth_registry_upload_status(struct berth_registry *r, const char *repo,
+				       const char *id, int64_t *size) BERTH_MUST_CHECK;
+berth_err berth_registry_upload_cancel(struct berth_registry *r, const char *repo,
+				       const char *id) BERTH_MUST_CHECK;
+
+/* A body being appended to an upload, hashed as it is written. Only one writer per upload at a
+ * time (a second gets BERTH_EUPLOAD_INVALID). start >= 0 demands the upload be exactly that
+ * long (BERTH_ERANGE otherwise). hash_alg: the algorithm the final digest will use when known
+ * (0 = sha256). */
+struct berth_upload_writer;
+berth_err berth_registry_upload_writer(struct berth_registry *r, const char *repo,
+				       const char *id, int64_t start, enum berth_digest_alg hash_alg,
+				       struct berth_upload_writer **w) BERTH_MUST_CHECK;
+berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *buf,
+				    size_t len) BERTH_MUST_CHECK;
+int64_t berth_upload_writer_size(const struct berth_upload_writer *w);
+/* Ends the write (bytes already written stay). */
+void berth_upload_writer_close(struct berth_upload_writer *w);
+
+/* Closes the upload: verifies the bytes hash to d (BERTH_EDIGEST_INVALID otherwise, and the
+ * session is discarded), publishes the blob and links it to repo. Must not hold a writer. */
+berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
+				       const char *id, const struct berth_digest *d,
+				       int64_t *size) BERTH_MUST_CHECK;
+
+/* Single-request push (POST ?digest=): a private staging object with no session. */
+berth_err berth_registry_upload_anonymous(struct berth_registry *r, const char *repo,
+					  enum berth_digest_alg alg, char id[BERTH_UPLOAD_ID_LEN + 1],
+					  struct berth_upload_writer **w) BERTH_MUST_CHECK;
+
+/* ---- manifests ---- */
+struct berth_registry_manifest {
+	struct berth_digest digest;
+	char *media_type;   /* owned */
+	void *content;      /* owned; NULL for head */
+	size_t len;
+};
+void berth_registry_manifest_clear(struct berth_registry_manifest *m);
+
+/* ref is a tag or a digest string (validated here). */
+berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo,
+				      const char *ref, int with_content,
+				      struct berth_registry_manifest *out) BERTH_MUST_CHECK;
+/* Stores content under ref. Out: its digest, and its subject (has_subject) when present. */
+berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo,
+				      const char *ref, const char *content_type,
+				      const void *content, size_t len, struct berth_digest *digest,
+				      int *has_subject,
+				      struct berth_digest *subject) BERTH_MUST_CHECK;
+berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *repo,
+					 const char *ref) BERTH_MUST_CHECK;
+
+/* ---- listings ---- */
+berth_err berth_registry_tags(struct berth_registry *r, const char *repo, const char *last,
+			      long n, berth_meta_name_fn fn, void *ctx) BERTH_MUST_CHECK;
+berth_err berth_registry_catalog(struct berth_registry *r, const char *last, long n,
+				 berth_meta_name_fn fn, void *ctx) BERTH_MUST_CHECK;
+berth_err berth_registry_referrers(struct berth_registry *r, const char *repo,
+				   const struct berth_digest *d, const char *artifact_type,
+				   berth_meta_referrer_fn fn, void *ctx) BERTH_MUST_CHECK;
+
+/* 1 when s is a valid repository name. */
+int berth_registry_name_ok(const char *s, size_t len);
+
+#endif

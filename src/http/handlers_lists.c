@@ -1,0 +1,271 @@
+/* handlers_lists.c — GET /v2/, tag listing, catalog and referrers: the read-only discovery
+ * endpoints, with the spec's pagination (n, last, Link rel="next"). */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/limits.h"
+#include "../core/manifest.h"
+#include "http.h"
+
+/* A growable text buffer with a hard cap. */
+struct sbuf {
+	char *p;
+	size_t len, cap, max;
+	int failed;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->failed) return;
+	if (n > b->max - b->len) {
+		b->failed = 1;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1) cap *= 2;
+		char *np = realloc(b->p, cap);
+		if (!np) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* Appends s as a JSON string. Names and tags are plain ASCII by grammar, but escape anyway so
+ * the output is valid whatever the store holds. */
+static void sb_json_str(struct sbuf *b, const char *s, size_t n)
+{
+	sb_put(b, "\"", 1);
+	size_t start = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') continue;
+		char esc[8];
+		sb_put(b, s + start, i - start);
+		snprintf(esc, sizeof esc, "\\u%04x", c);
+		sb_put(b, esc, 6);
+		start = i + 1;
+	}
+	sb_put(b, s + start, n - start);
+	sb_put(b, "\"", 1);
+}
+
+static enum MHD_Result get_base(struct req *q)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return req_queue(q, 200, r);
+}
+
+/* Parses ?n=: -1 when absent; -2 when invalid. */
+static long page_size(struct req *q)
+{
+	const char *s = req_query(q, "n");
+	char *end;
+	long v;
+	if (!s) return -1;
+	if (!*s) return -2;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0) return -2;
+	return v > BERTH_LIST_MAX ? BERTH_LIST_MAX : v;
+}
+
+struct list_ctx {
+	struct sbuf *b;
+	long want;       /* rows to emit; one more was asked for to learn whether more remain */
+	long seen;
+	char last[BERTH_NAME_MAX + 1];
+};
+
+static int list_row(void *vctx, const char *name, size_t len)
+{
+	struct list_ctx *c = vctx;
+	if (c->want >= 0 && c->seen == c->want) {
+		c->seen++; /* the extra row: there is a next page */
+		return 1;
+	}
+	if (c->seen) sb_put(c->b, ",", 1);
+	sb_json_str(c->b, name, len);
+	if (len < sizeof c->last) {
+		memcpy(c->last, name, len);
+		c->last[len] = '\0';
+	}
+	c->seen++;
+	return 0;
+}
+
+static enum MHD_Result list_reply(struct req *q, struct sbuf *b, struct list_ctx *c,
+				  const char *link_base)
+{
+	struct MHD_Response *r;
+	char link[1024];
+	int more = c->want >= 0 && c->seen > c->want;
+	sb_str(b, "]}");
+	if (b->failed) {
+		free(b->p);
+		return req_error(q, BERTH_ENOMEM, NULL);
+	}
+	r = resp_heap(b->p, b->len);
+	if (!r) {
+		free(b->p);
+		return MHD_NO;
+	}
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (more) {
+		/* Link is RFC 8288; the spec asks for the next page's URL with n and last. */
+		int n = snprintf(link, sizeof link, "<%s?n=%ld&last=%s>; rel=\"next\"", link_base,
+				 c->want, c->last);
+		if (n > 0 && (size_t)n < sizeof link) resp_header(r, "Link", link);
+	}
+	return req_queue(q, 200, r);
+}
+
+static enum MHD_Result get_tags(struct req *q)
+{
+	struct sbuf b = {.max = (size_t)64 << 20};
+	struct list_ctx c = {.b = &b};
+	char base[BERTH_NAME_MAX + 32];
+	const char *last = req_query(q, "last");
+	long n = page_size(q);
+	berth_err e;
+	if (n == -2) return req_error(q, BERTH_EINVAL, "n must be a non-negative integer");
+	c.want = n;
+	sb_str(&b, "{\"name\":");
+	sb_json_str(&b, q->route.name, strlen(q->route.name));
+	sb_str(&b, ",\"tags\":[");
+	if (n != 0) {
+		e = berth_registry_tags(q->reg, q->route.name, last, n < 0 ? -1 : n + 1, list_row,
+					&c);
+	} else {
+		/* n=0: an empty page, but an unknown repository is still unknown. */
+		e = berth_registry_tags(q->reg, q->route.name, NULL, 0, list_row, &c);
+	}
+	if (e) {
+		free(b.p);
+		return req_error(q, e, NULL);
+	}
+	snprintf(base, sizeof base, "/v2/%s/tags/list", q->route.name);
+	return list_reply(q, &b, &c, base);
+}
+
+static enum MHD_Result get_catalog(struct req *q)
+{
+	struct sbuf b = {.max = (size_t)64 << 20};
+	struct list_ctx c = {.b = &b};
+	const char *last = req_query(q, "last");
+	long n = page_size(q);
+	berth_err e;
+	if (n == -2) return req_error(q, BERTH_EINVAL, "n must be a non-negative integer");
+	if (n < 0) n = BERTH_CATALOG_DEFAULT;
+	c.want = n;
+	sb_str(&b, "{\"repositories\":[");
+	if (n > 0) {
+		e = berth_registry_catalog(q->reg, last, n + 1, list_row, &c);
+		if (e) {
+			free(b.p);
+			return req_error(q, e, NULL);
+		}
+	}
+	return list_reply(q, &b, &c, "/v2/_catalog");
+}
+
+static int referrer_row(void *vctx, const struct berth_meta_referrer *rf)
+{
+	json_t *arr = vctx;
+	json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", rf->media_type, "digest", rf->digest,
+			      "size", (json_int_t)rf->size);
+	if (!d) return 1;
+	if (rf->artifact_type && rf->artifact_type[0])
+		json_object_set_new(d, "artifactType", json_string(rf->artifact_type));
+	if (rf->annotations_json) {
+		json_t *a = json_loads(rf->annotations_json, 0, NULL);
+		if (a) json_object_set_new(d, "annotations", a);
+	}
+	return json_array_append_new(arr, d) != 0;
+}
+
+static enum MHD_Result get_referrers(struct req *q)
+{
+	struct berth_digest d;
+	const char *at = req_query(q, "artifactType");
+	json_t *idx, *arr;
+	char *text;
+	struct MHD_Response *r;
+	berth_err e = berth_digest_parse(q->route.ref, strlen(q->route.ref), &d);
+	if (e) return req_error(q, e, NULL);
+	if (at && !*at) at = NULL;
+	arr = json_array();
+	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", BERTH_MT_OCI_INDEX,
+			"manifests", arr);
+	if (!idx) return req_error(q, BERTH_ENOMEM, NULL);
+	/* The spec: an unknown subject is not an error, just no referrers. */
+	e = berth_registry_referrers(q->reg, q->route.name, &d, at, referrer_row, arr);
+	if (e && e != BERTH_ENAME_UNKNOWN) {
+		json_decref(idx);
+		return req_error(q, e, NULL);
+	}
+	text = json_dumps(idx, JSON_COMPACT);
+	json_decref(idx);
+	if (!text) return req_error(q, BERTH_ENOMEM, NULL);
+	r = resp_heap(text, strlen(text));
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, BERTH_MT_OCI_INDEX);
+	if (at) resp_header(r, "OCI-Filters-Applied", "artifactType");
+	return req_queue(q, 200, r);
+}
+
+static void begin_nothing(struct req *q)
+{
+	(void)q;
+}
+
+static const struct handler h_base = {begin_nothing, get_base, 0};
+static const struct handler h_tags = {begin_nothing, get_tags, 0};
+static const struct handler h_catalog = {begin_nothing, get_catalog, 0};
+static const struct handler h_referrers = {begin_nothing, get_referrers, 0};
+
+const struct handler *berth_http_handler(enum berth_route_kind kind, const char *m)
+{
+	int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	switch (kind) {
+	case BERTH_ROUTE_BASE: return get ? &h_base : NULL;
+	case BERTH_ROUTE_CATALOG: return get ? &h_catalog : NULL;
+	case BERTH_ROUTE_TAGS: return get ? &h_tags : NULL;
+	case BERTH_ROUTE_REFERRERS: return get ? &h_referrers : NULL;
+	case BERTH_ROUTE_MANIFEST:
+		if (get) return &berth_h_manifest_get;
+		if (strcmp(m, "PUT") == 0) return &berth_h_manifest_put;
+		if (strcmp(m, "DELETE") == 0) return &berth_h_manifest_delete;
+		return NULL;
+	case BERTH_ROUTE_BLOB:
+		if (get) return &berth_h_blob_get;
+		if (strcmp(m, "DELETE") == 0) return &berth_h_blob_delete;
+		return NULL;
+	case BERTH_ROUTE_UPLOADS: return strcmp(m, "POST") == 0 ? &berth_h_upload_start : NULL;
+	case BERTH_ROUTE_UPLOAD:
+		if (strcmp(m, "GET") == 0) return &berth_h_upload_status;
+		if (strcmp(m, "PATCH") == 0) return &berth_h_upload_patch;
+		if (strcmp(m, "PUT") == 0) return &berth_h_upload_put;
+		if (strcmp(m, "DELETE") == 0) return &berth_h_upload_delete;
+		return NULL;
+	case BERTH_ROUTE_NOT_FOUND:
+	case BERTH_ROUTE_NAME_INVALID: return NULL;
+	}
+	return NULL;
+}

@@ -1,0 +1,87 @@
+/* handlers_manifests.c — GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>. Manifests are
+ * returned byte for byte as pushed, with their stored media type. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/limits.h"
+#include "http.h"
+
+static void begin_nothing(struct req *q)
+{
+	(void)q;
+}
+
+
+static enum MHD_Result manifest_get(struct req *q)
+{
+	struct berth_registry_manifest m;
+	struct MHD_Response *r;
+	char etag[BERTH_DIGEST_MAX + 3];
+	berth_err e = berth_registry_manifest_get(q->reg, q->route.name, q->route.ref, !q->is_head,
+						  &m);
+	if (e) return req_error(q, e, NULL);
+	if (q->is_head) {
+		r = resp_head(m.len);
+	} else {
+		r = resp_heap(m.content, m.len);
+		if (r) m.content = NULL; /* the response owns it now */
+	}
+	if (!r) {
+		berth_registry_manifest_clear(&m);
+		return MHD_NO;
+	}
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, m.media_type);
+	resp_header(r, "Docker-Content-Digest", m.digest.s);
+	snprintf(etag, sizeof etag, "\"%s\"", m.digest.s);
+	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	berth_registry_manifest_clear(&m);
+	return req_queue(q, 200, r);
+}
+
+static void manifest_put_begin(struct req *q)
+{
+	const struct berth_registry_opts *o = berth_registry_opts(q->reg);
+	const char *cl = req_header(q, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	/* Refuse before reading when the declared length is already over the limit. */
+	if (cl) {
+		char *end;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (*end == '\0' && v > o->manifest_max) {
+			q->err = BERTH_ETOO_LARGE;
+			q->err_detail = "manifest over the size limit";
+			return;
+		}
+	}
+	q->buf_max = o->manifest_max;
+	q->body = BODY_BUFFER;
+}
+
+static enum MHD_Result manifest_put(struct req *q)
+{
+	struct berth_digest d, subject;
+	int has_subject = 0;
+	struct MHD_Response *r;
+	char loc[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 32];
+	const char *ct = req_header(q, MHD_HTTP_HEADER_CONTENT_TYPE);
+	berth_err e = berth_registry_manifest_put(q->reg, q->route.name, q->route.ref, ct, q->buf,
+						  q->buf_len, &d, &has_subject, &subject);
+	if (e) return req_error(q, e, NULL);
+	r = resp_empty();
+	snprintf(loc, sizeof loc, "/v2/%s/manifests/%s", q->route.name, d.s);
+	resp_header(r, MHD_HTTP_HEADER_LOCATION, loc);
+	resp_header(r, "Docker-Content-Digest", d.s);
+	if (has_subject) resp_header(r, "OCI-Subject", subject.s);
+	return req_queue(q, 201, r);
+}
+
+static enum MHD_Result manifest_delete(struct req *q)
+{
+	berth_err e = berth_registry_manifest_delete(q->reg, q->route.name, q->route.ref);
+	if (e) return req_error(q, e, NULL);
+	return req_queue(q, 202, resp_empty());
+}
+
+const struct handler berth_h_manifest_get = {begin_nothing, manifest_get, 0};
+const struct handler berth_h_manifest_put = {manifest_put_begin, manifest_put, 0};
+const struct handler berth_h_manifest_delete = {begin_nothing, manifest_delete, 0};

@@ -1,0 +1,91 @@
+/* http.h — what the HTTP layer's files share: the per-request state, the response helpers and
+ * the handler table. Internal to src/http: the core never includes it. */
+#ifndef BERTH_HTTP_INTERNAL_H
+#define BERTH_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../core/config.h"
+#include "../core/digest.h"
+#include "../core/registry.h"
+#include "router.h"
+
+struct berth_http_server;
+
+enum body_mode {
+	BODY_NONE = 0, /* no body expected: bytes are discarded */
+	BODY_WRITER,   /* streamed into an upload writer, hashed on the way */
+	BODY_BUFFER,   /* collected in memory up to a cap (manifests) */
+};
+
+struct req {
+	struct MHD_Connection *conn;
+	struct berth_http_server *srv;
+	struct berth_registry *reg;
+	const char *method;
+	const char *url;          /* borrowed from MHD for the request's lifetime */
+	struct berth_route route;
+	struct timespec t0;
+	unsigned status;         /* for the access log */
+	int64_t bytes_out;
+	int is_head;
+	const struct handler *h;
+
+	/* body */
+	enum body_mode body;
+	berth_err err;           /* set when the request already failed; body is discarded */
+	const char *err_detail;
+	struct berth_upload_writer *w;
+	int64_t received;        /* body bytes seen */
+	int64_t expect;          /* declared body length for a Content-Range chunk, -1 if none */
+	char *buf;
+	size_t buf_len, buf_cap, buf_max; /* buf_max: the hard cap for BODY_BUFFER */
+
+	/* upload bookkeeping */
+	char upload_id[BERTH_UPLOAD_ID_LEN + 1];
+	int anonymous;
+	struct berth_digest digest;
+};
+
+struct handler {
+	/* Called once the headers are in: validate, open writers, set q->body / q->err. */
+	void (*begin)(struct req *q);
+	/* Called once the body is in (or at once when there is none): queue the response. */
+	enum MHD_Result (*finish)(struct req *q);
+	/* 1: finish also runs when q->err is set (it adds headers to the error). */
+	int finish_on_error;
+};
+
+/* The handlers (handlers_manifests.c, handlers_blobs.c). */
+extern const struct handler berth_h_manifest_get, berth_h_manifest_put, berth_h_manifest_delete,
+	berth_h_blob_get, berth_h_blob_delete, berth_h_upload_start, berth_h_upload_status,
+	berth_h_upload_patch, berth_h_upload_put, berth_h_upload_delete;
+
+/* Handler lookup by route kind and method; NULL when the method isn't allowed. */
+const struct handler *berth_http_handler(enum berth_route_kind kind, const char *method);
+
+/* ---- responses (errors.c / server.c) ---- */
+const char *req_header(struct req *q, const char *name);
+const char *req_query(struct req *q, const char *name);
+/* Queue resp with status, adding the common headers; destroys resp. */
+enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp);
+/* An empty-bodied response (Content-Length: 0). */
+struct MHD_Response *resp_empty(void);
+/* A response owning a copy-free heap buffer (ownership moves). */
+struct MHD_Response *resp_heap(void *buf, size_t len);
+/* A response that declares len bytes but has no body source (HEAD). */
+struct MHD_Response *resp_head(uint64_t len);
+/* The spec's JSON error body for e (HEAD: headers only), queued. */
+enum MHD_Result req_error(struct req *q, berth_err e, const char *detail);
+/* The same response unqueued, so the caller can add headers; *status gets its status. */
+struct MHD_Response *resp_error(struct req *q, berth_err e, const char *detail,
+				unsigned *status);
+/* Status and OCI error code for e (errors.c is the only place that knows the mapping). */
+unsigned berth_http_status_of(berth_err e, const char **code);
+
+/* "Location" etc. */
+void resp_header(struct MHD_Response *r, const char *name, const char *value);
+
+#endif

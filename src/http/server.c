@@ -1,0 +1,323 @@
+/* server.c — the libmicrohttpd binding. Two-phase access handler (NOTES-libmicrohttpd.md):
+ * the first call only records the request, so keep-alive works; body pieces are consumed as
+ * they come (flat memory for any blob size); the last call queues the response. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "http.h"
+
+struct berth_http_server {
+	struct MHD_Daemon *d;
+	struct berth_registry *reg;
+	const struct berth_config *cfg;
+	atomic_int in_flight;
+	unsigned port;
+};
+
+/* ---- helpers shared with the handlers ---- */
+
+const char *req_header(struct req *q, const char *name)
+{
+	return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(struct req *q, const char *name)
+{
+	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void resp_header(struct MHD_Response *r, const char *name, const char *value)
+{
+	if (r && value) (void)MHD_add_response_header(r, name, value);
+}
+
+struct MHD_Response *resp_empty(void)
+{
+	return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *resp_heap(void *buf, size_t len)
+{
+	return MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+struct MHD_Response *resp_head(uint64_t len)
+{
+	return MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+}
+
+enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+	if (!resp) return MHD_NO;
+	resp_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+	q->status = status;
+	ret = MHD_queue_response(q->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---- request lifecycle ---- */
+
+static void req_free(struct req *q)
+{
+	if (!q) return;
+	if (q->w) {
+		berth_upload_writer_close(q->w);
+		q->w = NULL;
+	}
+	/* A single-request push that never finished leaves nothing behind. */
+	if (q->anonymous && q->upload_id[0]) {
+		berth_err e = berth_registry_upload_cancel(q->reg, q->route.name, q->upload_id);
+		(void)e; /* best effort: the start-up janitor removes what this can't */
+	}
+	free(q->buf);
+	free(q);
+}
+
+static void body_piece(struct req *q, const char *data, size_t size)
+{
+	q->received += (int64_t)size;
+	if (q->err) return;
+	switch (q->body) {
+	case BODY_NONE:
+		return;
+	case BODY_WRITER:
+		if (q->expect >= 0 && q->received > q->expect) {
+			q->err = BERTH_EUPLOAD_INVALID;
+			q->err_detail = "body longer than its Content-Range";
+			return;
+		}
+		q->err = berth_upload_writer_write(q->w, data, size);
+		return;
+	case BODY_BUFFER:
+		if (size > q->buf_max - q->buf_len) {
+			q->err = BERTH_ETOO_LARGE;
+			return;
+		}
+		if (q->buf_len + size > q->buf_cap) {
+			size_t cap = q->buf_cap ? q->buf_cap : 16384;
+			while (cap < q->buf_len + size) cap *= 2;
+			if (cap > q->buf_max) cap = q->buf_max;
+			char *nb = realloc(q->buf, cap);
+			if (!nb) {
+				q->err = BERTH_ENOMEM;
+				return;
+			}
+			q->buf = nb;
+			q->buf_cap = cap;
+		}
+		memcpy(q->buf + q->buf_len, data, size);
+		q->buf_len += size;
+		return;
+	}
+}
+
+static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
+			   const char *method, const char *version, const char *upload_data,
+			   size_t *upload_data_size, void **con_cls)
+{
+	struct berth_http_server *s = cls;
+	struct req *q = *con_cls;
+	(void)version;
+
+	if (!q) {
+		q = calloc(1, sizeof *q);
+		if (!q) return MHD_NO;
+		q->conn = conn;
+		q->srv = s;
+		q->reg = s->reg;
+		q->method = method;
+		q->url = url;
+		q->expect = -1;
+		q->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+		atomic_fetch_add(&s->in_flight, 1);
+		*con_cls = q;
+		berth_route_parse(url, strlen(url), &q->route);
+		if (q->route.kind == BERTH_ROUTE_NOT_FOUND) {
+			q->err = BERTH_ENOTFOUND;
+			q->err_detail = "no such route";
+		} else if (q->route.kind == BERTH_ROUTE_NAME_INVALID) {
+			q->err = BERTH_ENAME_INVALID;
+		} else {
+			q->h = berth_http_handler(q->route.kind, method);
+			if (!q->h) {
+				q->err = BERTH_EUNSUPPORTED;
+				q->err_detail = "method not allowed on this route";
+			} else {
+				q->h->begin(q);
+			}
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		body_piece(q, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!q->h || (q->err && !q->h->finish_on_error))
+		return req_error(q, q->err ? q->err : BERTH_EINTERNAL, q->err_detail);
+	return q->h->finish(q);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct berth_http_server *s = cls;
+	struct req *q = *con_cls;
+	(void)conn;
+	if (!q) return;
+	if (s->cfg->access_log) {
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ms = (double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
+			    (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char addr[INET6_ADDRSTRLEN] = "-";
+		if (ci && ci->client_addr) {
+			const struct sockaddr *sa = ci->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+					  addr, sizeof addr);
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6,
+					  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+					  addr, sizeof addr);
+		}
+		berth_log(BERTH_LOG_INFO, "access %s %s %.300s %u in=%lld %.3fms%s", addr,
+			  q->method, q->url, q->status, (long long)q->received, ms,
+			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	}
+	req_free(q);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+	berth_log(BERTH_LOG_DEBUG, "http: %s", line);
+}
+
+/* "host:port", ":port", "[v6]:port" → socket address. */
+static berth_err resolve_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[256] = "";
+	const char *colon, *port;
+	struct addrinfo hints, *res = NULL;
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host) return BERTH_EINVAL;
+		memcpy(host, addr + 1, (size_t)(end - addr - 1));
+		port = end + 2;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon || (size_t)(colon - addr) >= sizeof host) return BERTH_EINVAL;
+		memcpy(host, addr, (size_t)(colon - addr));
+		port = colon + 1;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0 || !res)
+		return BERTH_EINVAL;
+	if (!host[0]) {
+		/* ":5000" means every IPv4 interface, as in Distribution. */
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+			if (ai->ai_family == AF_INET) {
+				memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+				*sl = ai->ai_addrlen;
+				freeaddrinfo(res);
+				return BERTH_OK;
+			}
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return BERTH_OK;
+}
+
+berth_err berth_http_start(struct berth_registry *reg, const struct berth_config *cfg,
+			   struct berth_http_server **out)
+{
+	struct berth_http_server *s = calloc(1, sizeof *s);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			 MHD_USE_ITC;
+	if (!s) return BERTH_ENOMEM;
+	s->reg = reg;
+	s->cfg = cfg;
+	atomic_init(&s->in_flight, 0);
+	if (resolve_addr(cfg->http_addr, &ss, &sl)) {
+		berth_log(BERTH_LOG_ERROR, "http: cannot resolve address %s", cfg->http_addr);
+		free(s);
+		return BERTH_EINVAL;
+	}
+	if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+	else flags |= MHD_USE_POLL;
+	s->d = MHD_start_daemon(
+		flags, 0, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 0 ? cfg->http_threads : 2),
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	if (!s->d) {
+		berth_log(BERTH_LOG_ERROR, "http: cannot listen on %s: %s", cfg->http_addr,
+			  strerror(errno));
+		free(s);
+		return BERTH_EIO;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : 0;
+	*out = s;
+	return BERTH_OK;
+}
+
+unsigned berth_http_port(const struct berth_http_server *s)
+{
+	return s->port;
+}
+
+void berth_http_stop(struct berth_http_server *s, int grace_seconds)
+{
+	if (!s) return;
+	MHD_socket ls = MHD_quiesce_daemon(s->d);
+	if (ls != MHD_INVALID_SOCKET) close(ls);
+	for (int i = 0; i < grace_seconds * 20 && atomic_load(&s->in_flight) > 0; i++)
+		usleep(50000);
+	if (atomic_load(&s->in_flight) > 0)
+		berth_log(BERTH_LOG_WARN, "http: stopping with %d requests still in flight",
+			  atomic_load(&s->in_flight));
+	MHD_stop_daemon(s->d);
+	free(s);
+}

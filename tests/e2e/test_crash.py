@@ -1,0 +1,596 @@
+#!/usr/bin/env python3
+"""test_crash.py — kill -9 the registry at bad moments, restart it on the same data dir and
+port, and check that nothing acknowledged was lost and nothing half-written is visible.
+
+    python3 tests/e2e/test_crash.py --berth build/release/berth
+    python3 tests/e2e/test_crash.py --kind distribution --berth /usr/bin/docker-registry
+
+Checks go through HTTP only, plus hashing the finished blob files on disk:
+berth keeps <root>/blobs/sha256/<2 hex>/<64 hex> (root = <data_dir>/store); every file under
+<root>/blobs must be such a file and hash to its name (no temp files there).
+Distribution keeps <root>/docker/registry/v2/blobs/sha256/<2>/<64>/data.
+"""
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Registry, Suite, sha256  # noqa: E402
+
+suite = Suite("e2e-crash")
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+MiB = 1024 * 1024
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+# ---------------------------------------------------------------------------------------------
+# registry lifecycle
+
+
+def new_registry(ctx):
+    reg = Registry(ctx["args"].berth, kind=ctx["args"].kind)
+    reg.start(env=ctx["env"])
+    ctx["regs"].append(reg)
+    return reg
+
+
+def restart(ctx, reg):
+    """kill -9 already happened; start again on the same data dir and port."""
+    reg.kill9()
+    t0 = time.time()
+    reg.start(env=ctx["env"], data_dir=reg.data_dir, port=reg.port)
+    return time.time() - t0
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP helpers
+
+
+def loc_path(location):
+    """Location header (absolute or relative) -> path?query for requests."""
+    u = urllib.parse.urlsplit(location)
+    return u.path + ("?" + u.query if u.query else "")
+
+
+def with_digest(loc, digest):
+    return loc + ("&" if "?" in loc else "?") + "digest=" + urllib.parse.quote(digest, safe="")
+
+
+def start_upload(reg, repo, conn=None):
+    st, h, body = req(reg, "POST", "/v2/%s/blobs/uploads/" % repo, b"", conn=conn)
+    eq(st, 202, "POST upload %s (%s)" % (repo, body[:200]))
+    return loc_path(h["location"])
+
+
+def req(reg, method, path, body=None, headers=None, conn=None):
+    if conn is None:
+        return reg.request(method, path, body=body, headers=headers)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def patch_chunk(reg, loc, data, start, conn=None):
+    end = start + len(data) - 1
+    st, h, body = req(reg, "PATCH", loc, data, {
+        "Content-Type": "application/octet-stream", "Content-Range": "%d-%d" % (start, end),
+        "Content-Length": str(len(data))}, conn=conn)
+    eq(st, 202, "PATCH %d-%d (%s)" % (start, end, body[:200]))
+    eq(h.get("range"), "0-%d" % end, "Range after PATCH %d-%d" % (start, end))
+    return loc_path(h["location"]) if "location" in h else loc
+
+
+def finish_upload(reg, loc, digest, body=b"", conn=None):
+    st, h, rbody = req(reg, "PUT", with_digest(loc, digest), body, {
+        "Content-Type": "application/octet-stream", "Content-Length": str(len(body))}, conn=conn)
+    eq(st, 201, "PUT ?digest=%s (%s)" % (digest, rbody[:200]))
+    eq(h.get("docker-content-digest"), digest, "Docker-Content-Digest after upload")
+    return h
+
+
+def blob_status(reg, repo, digest):
+    st, h, _ = reg.request("HEAD", "/v2/%s/blobs/%s" % (repo, digest))
+    return st, h
+
+
+def get_blob(reg, repo, digest):
+    st, h, body = reg.request("GET", "/v2/%s/blobs/%s" % (repo, digest))
+    return st, body
+
+
+def push_blob(reg, repo, data, conn=None):
+    d = sha256(data)
+    loc = start_upload(reg, repo, conn)
+    finish_upload(reg, loc, d, data, conn)
+    return d
+
+
+def make_manifest(config, layers, note):
+    m = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+         "config": {"mediaType": OCI_CONFIG, "digest": config[0], "size": config[1]},
+         "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": n} for d, n in layers],
+         "annotations": {"org.berth.crash": note, "nonce": os.urandom(8).hex()}}
+    return json.dumps(m, sort_keys=True).encode()
+
+
+def put_manifest(reg, repo, ref, raw, conn=None):
+    return req(reg, "PUT", "/v2/%s/manifests/%s" % (repo, ref), raw,
+               {"Content-Type": OCI_MANIFEST}, conn=conn)
+
+
+def get_manifest(reg, repo, ref):
+    return reg.request("GET", "/v2/%s/manifests/%s" % (repo, ref),
+                       headers={"Accept": OCI_MANIFEST})
+
+
+def list_tags(reg, repo):
+    st, _, body = reg.request("GET", "/v2/%s/tags/list" % repo)
+    if st == 404:
+        return []
+    eq(st, 200, "tags/list %s (%s)" % (repo, body[:200]))
+    return json.loads(body).get("tags") or []
+
+
+# ---------------------------------------------------------------------------------------------
+# on-disk blob check
+
+
+def check_blob_files(reg):
+    """Every file in the finished-blob area is named by the sha256 of its content."""
+    root = os.path.join(reg.data_dir, "store")
+    if reg.kind == "distribution":
+        base = os.path.join(root, "docker", "registry", "v2", "blobs")
+        pat = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})/data$")
+    else:
+        base = os.path.join(root, "blobs")
+        pat = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
+    bad, n = [], 0
+    for dirpath, _, files in os.walk(base):
+        for fn in files:
+            p = os.path.join(dirpath, fn)
+            rel = os.path.relpath(p, base)
+            m = pat.match(rel)
+            if not m or m.group(2)[:2] != m.group(1):
+                bad.append("stray file in blob dir: %s (%d bytes)" % (rel, os.path.getsize(p)))
+                continue
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            if h.hexdigest() != m.group(2):
+                bad.append("blob %s content hashes to %s (%d bytes)"
+                           % (rel, h.hexdigest(), os.path.getsize(p)))
+            n += 1
+    if bad:
+        raise AssertionError("blob directory %s:\n  %s" % (base, "\n  ".join(bad[:20])))
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# setup
+
+
+def setup(args):
+    env = {}
+    if args.kind == "distribution":
+        # upload _state tokens are HMAC'd with the secret; keep it stable across restarts
+        env["REGISTRY_HTTP_SECRET"] = "berth-e2e-crash"
+    return {"args": args, "env": env, "regs": []}
+
+
+def teardown(ctx):
+    problems = []
+    for reg in ctx["regs"]:
+        if reg.proc is not None:
+            rc = reg.stop()
+            if ctx["args"].kind == "berth" and rc not in (0, None):
+                problems.append("berth exited with status %s on SIGTERM" % rc)
+        problems += ["sanitizer: " + l for l in reg.sanitizer_errors()]
+        reg.cleanup()
+    return problems
+
+
+def alive(reg, what):
+    if reg.proc is None or reg.proc.poll() is not None:
+        raise AssertionError("server died on its own (%s), status %s:\n%s"
+                             % (what, reg.proc and reg.proc.returncode, reg.log()[-3000:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. kill -9 in the middle of a PATCH body
+
+
+@suite.test
+def test_kill_mid_patch_then_resume(ctx):
+    reg = new_registry(ctx)
+    repo = "crash/big"
+    total, chunk = 64 * MiB, 8 * MiB
+    data = os.urandom(total)
+    digest = sha256(data)
+    loc = start_upload(reg, repo)
+    acked = 0
+    for i in range(4):  # 32 MiB acknowledged
+        loc = patch_chunk(reg, loc, data[acked:acked + chunk], acked)
+        acked += chunk
+    eq(blob_status(reg, repo, digest)[0], 404, "blob visible before PUT")
+    st, h, _ = reg.request("GET", loc)
+    eq((st, h.get("range")), (204, "0-%d" % (acked - 1)), "upload status before crash")
+
+    # chunk 5: headers + 3 MiB of the 8 MiB body on a raw socket, then kill -9
+    u = urllib.parse.urlsplit(loc)
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    head = ("PATCH %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Length: %d\r\nContent-Range: %d-%d\r\n\r\n"
+            % (loc, reg.port, chunk, acked, acked + chunk - 1)).encode()
+    sent_partial = 3 * MiB
+    s.sendall(head + data[acked:acked + sent_partial])
+    time.sleep(0.5)  # let the server consume (and write) part of it
+    alive(reg, "during partial PATCH")
+    reg.kill9()
+    s.close()
+    restart(ctx, reg)
+
+    eq(blob_status(reg, repo, digest)[0], 404, "blob visible after crash, before PUT")
+    st, h, body = reg.request("GET", loc)
+    if st == 404:
+        print("  note: upload discarded on restart (404); re-uploading from scratch")
+        loc = start_upload(reg, repo)
+        have = 0
+    else:
+        eq(st, 204, "GET upload after restart (%s)" % body[:200])
+        rng = h.get("range")
+        have = 0 if rng is None else int(re.fullmatch(r"0-(\d+)", rng).group(1)) + 1
+        print("  note: upload survived; server reports %d bytes (acknowledged %d, sent %d)"
+              % (have, acked, acked + sent_partial))
+        if not acked <= have <= acked + sent_partial:
+            raise AssertionError("upload offset after restart %d outside [acknowledged %d, sent %d]"
+                                 % (have, acked, acked + sent_partial))
+        if "location" in h:
+            loc = loc_path(h["location"])
+    pos = have
+    while pos < total:
+        n = min(chunk, total - pos)
+        loc = patch_chunk(reg, loc, data[pos:pos + n], pos)
+        pos += n
+    eq(blob_status(reg, repo, digest)[0], 404, "blob visible before final PUT")
+    finish_upload(reg, loc, digest)
+    st, h = blob_status(reg, repo, digest)
+    eq((st, int(h.get("content-length", -1))), (200, total), "HEAD blob after PUT")
+    st, got = get_blob(reg, repo, digest)
+    eq(st, 200, "GET blob")
+    eq(len(got), total, "GET length")
+    eq(got == data, True, "GET bytes identical")
+    n = check_blob_files(reg)
+    eq(n >= 1, True, "blob file present on disk")
+    reg.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. kill -9 during a loop of manifest PUTs
+
+
+@suite.test
+def test_kill_during_manifest_puts(ctx):
+    reg = new_registry(ctx)
+    repo = "crash/manifests"
+    cfg = os.urandom(300)
+    lay = os.urandom(5000)
+    cd, ld = push_blob(reg, repo, cfg), push_blob(reg, repo, lay)
+    acked = {}       # tag -> (digest, raw)
+    inflight = {}    # worker -> (tag, digest, raw)
+    errors = []
+    sent = [0]
+    lock = threading.Lock()
+
+    def worker(w, n):
+        conn = reg.connection(timeout=10)
+        for i in range(n):
+            tag = "%s%03d" % (w, i)
+            raw = make_manifest((cd, len(cfg)), [(ld, len(lay))], tag)
+            with lock:
+                inflight[w] = (tag, sha256(raw), raw)
+            try:
+                st, h, body = put_manifest(reg, repo, tag, raw, conn)
+            except (OSError, http.client.HTTPException):
+                return  # server killed
+            with lock:
+                if st != 201:
+                    errors.append("PUT %s -> %d %s" % (tag, st, body[:200]))
+                    return
+                if h.get("docker-content-digest") != sha256(raw):
+                    errors.append("PUT %s digest header %s" % (tag, h.get("docker-content-digest")))
+                acked[tag] = (sha256(raw), raw)
+                del inflight[w]
+                sent[0] += 1
+
+    threads = [threading.Thread(target=worker, args=(w, 100)) for w in "ab"]
+    kill_at = random.randint(20, 180)
+    for t in threads:
+        t.start()
+    while sent[0] < kill_at and any(t.is_alive() for t in threads):
+        time.sleep(0.0005)
+    alive(reg, "manifest loop")
+    reg.kill9()
+    for t in threads:
+        t.join()
+    if errors:
+        raise AssertionError("unexpected responses before the kill: %s" % errors[:5])
+    print("  note: killed after %d acknowledged PUTs (target %d); in flight: %s"
+          % (len(acked), kill_at, sorted(v[0] for v in inflight.values())))
+    if len(acked) >= 200:
+        print("  note: the loop finished before the kill landed")
+    restart(ctx, reg)
+
+    for tag, (d, raw) in sorted(acked.items()):
+        st, h, body = get_manifest(reg, repo, tag)
+        eq(st, 200, "acknowledged tag %s after restart" % tag)
+        eq(body, raw, "manifest bytes for tag %s" % tag)
+        eq(h.get("docker-content-digest"), d, "digest for tag %s" % tag)
+        st, _, body = get_manifest(reg, repo, d)
+        eq((st, body == raw), (200, True), "manifest %s by digest" % d)
+    maybe = {v[0]: (v[1], v[2]) for v in inflight.values()}
+    tags = list_tags(reg, repo)
+    eq(len(tags), len(set(tags)), "tags/list has no duplicates")
+    missing = set(acked) - set(tags)
+    eq(sorted(missing), [], "acknowledged tags missing from tags/list")
+    for tag in tags:
+        if tag not in acked and tag not in maybe:
+            raise AssertionError("tags/list has tag %r that was never PUT" % tag)
+        st, h, body = get_manifest(reg, repo, tag)
+        eq(st, 200, "listed tag %s resolves" % tag)
+        eq(sha256(body), h.get("docker-content-digest"), "listed tag %s bytes hash to digest" % tag)
+        eq(body, (acked.get(tag) or maybe[tag])[1], "listed tag %s has the bytes PUT" % tag)
+    for tag, (d, raw) in maybe.items():
+        st, _, body = get_manifest(reg, repo, tag)
+        if st == 200:
+            eq(body, raw, "in-flight tag %s: complete or absent" % tag)
+        else:
+            eq(st, 404, "in-flight tag %s absent" % tag)
+            eq(tag in tags, False, "absent in-flight tag %s not listed" % tag)
+            st, _, body = get_manifest(reg, repo, d)
+            if st == 200:
+                eq(body, raw, "in-flight manifest %s by digest complete" % d)
+    check_blob_files(reg)
+    reg.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. repeated random kill -9 during mixed pushes
+
+
+class Model:
+    """What the clients know was acknowledged, plus operations whose outcome is unknown
+    because the server died before answering."""
+
+    def __init__(self, repos):
+        self.lock = threading.Lock()
+        self.blobs = {r: {} for r in repos}        # repo -> digest -> (size, sha of content)
+        self.manifests = {r: {} for r in repos}    # repo -> digest -> raw (present)
+        self.deleted = {r: set() for r in repos}   # repo -> digests deleted (202)
+        self.tags = {r: {} for r in repos}         # repo -> tag -> digest
+        self.pending = {}                          # worker -> op tuple
+        self.errors = []
+        self.ops = 0
+
+
+def mixed_worker(reg, model, w, repo, other_repos, stop):
+    rnd = random.Random()
+    conn = reg.connection(timeout=15)
+
+    def pend(op):
+        with model.lock:
+            model.pending[w] = op
+
+    def done():
+        with model.lock:
+            model.pending.pop(w, None)
+            model.ops += 1
+
+    def fail(msg):
+        with model.lock:
+            model.errors.append("%s: %s" % (w, msg))
+
+    try:
+        while not stop.is_set():
+            with model.lock:
+                blobs = dict(model.blobs[repo])
+                untagged = [d for d in model.manifests[repo]
+                            if d not in model.tags[repo].values()]
+                foreign = [(r, d) for r in other_repos for d in model.blobs[r]]
+            op = rnd.random()
+            if op < 0.35 or len(blobs) < 2:
+                size = rnd.choice([rnd.randint(1, 4096), rnd.randint(4096, 256 * 1024),
+                                   rnd.randint(MiB, 3 * MiB)])
+                data = os.urandom(size)
+                d = sha256(data)
+                pend(("blob", d, size))
+                st, h, body = req(reg, "POST", "/v2/%s/blobs/uploads/" % repo, b"", conn=conn)
+                if st != 202:
+                    return fail("POST upload -> %d %s" % (st, body[:200]))
+                loc = loc_path(h["location"])
+                if rnd.random() < 0.5:  # monolithic PUT
+                    st, h, body = req(reg, "PUT", with_digest(loc, d), data,
+                                      {"Content-Type": "application/octet-stream"}, conn=conn)
+                else:  # chunked PATCHes, then an empty PUT
+                    pos, step = 0, max(1, size // rnd.randint(2, 4))
+                    while pos < size:
+                        part = data[pos:pos + step]
+                        st, h, body = req(reg, "PATCH", loc, part, {
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": "%d-%d" % (pos, pos + len(part) - 1)}, conn=conn)
+                        if st != 202:
+                            return fail("PATCH -> %d %s" % (st, body[:200]))
+                        loc = loc_path(h["location"]) if "location" in h else loc
+                        pos += len(part)
+                    st, h, body = req(reg, "PUT", with_digest(loc, d), b"", conn=conn)
+                if st != 201:
+                    return fail("PUT blob -> %d %s" % (st, body[:200]))
+                with model.lock:
+                    model.blobs[repo][d] = size
+                done()
+            elif op < 0.45 and foreign:
+                src, d = rnd.choice(foreign)
+                size = model.blobs[src][d]
+                pend(("blob", d, size))
+                st, h, body = req(reg, "POST", "/v2/%s/blobs/uploads/?mount=%s&from=%s"
+                                  % (repo, d, src), b"", conn=conn)
+                if st == 201:
+                    with model.lock:
+                        model.blobs[repo][d] = size
+                elif st == 202:  # mount declined: abandon the upload it opened
+                    req(reg, "DELETE", loc_path(h["location"]), conn=conn)
+                else:
+                    return fail("mount -> %d %s" % (st, body[:200]))
+                done()
+            elif op < 0.85:
+                ds = rnd.sample(sorted(blobs), min(len(blobs), rnd.randint(2, 4)))
+                raw = make_manifest((ds[0], blobs[ds[0]]), [(d, blobs[d]) for d in ds[1:]],
+                                    "%s-%d" % (w, model.ops))
+                d = sha256(raw)
+                tag = "%s-t%d" % (w, rnd.randint(0, 4)) if rnd.random() < 0.7 else None
+                pend(("manifest", d, raw, tag))
+                st, h, body = put_manifest(reg, repo, tag or d, raw, conn)
+                if st != 201:
+                    return fail("PUT manifest -> %d %s" % (st, body[:200]))
+                with model.lock:
+                    model.manifests[repo][d] = raw
+                    if tag:
+                        model.tags[repo][tag] = d
+                done()
+            elif untagged:
+                d = rnd.choice(untagged)
+                pend(("delete", d))
+                st, h, body = req(reg, "DELETE", "/v2/%s/manifests/%s" % (repo, d), conn=conn)
+                if st != 202:
+                    return fail("DELETE manifest -> %d %s" % (st, body[:200]))
+                with model.lock:
+                    model.manifests[repo].pop(d, None)
+                    model.deleted[repo].add(d)
+                done()
+    except (OSError, http.client.HTTPException):
+        return  # server went away (kill -9)
+
+
+def consistency_check(reg, model, worker_repo):
+    """After a restart: settle pending ops, then compare the registry against the model."""
+    for w, op in list(model.pending.items()):
+        repo = worker_repo[w]
+        if op[0] == "blob":
+            st, h = blob_status(reg, repo, op[1])
+            if st == 200:
+                eq(int(h.get("content-length", -1)), op[2], "in-flight blob %s size" % op[1])
+                model.blobs[repo][op[1]] = op[2]
+            else:
+                eq(st, 404, "in-flight blob %s" % op[1])
+        elif op[0] == "manifest":
+            _, d, raw, tag = op
+            st, _, body = get_manifest(reg, repo, d)
+            if st == 200:
+                eq(body, raw, "in-flight manifest %s complete" % d)
+                model.manifests[repo][d] = raw
+            else:
+                eq(st, 404, "in-flight manifest %s" % d)
+            if tag:
+                st, h, body = get_manifest(reg, repo, tag)
+                if st == 200 and h.get("docker-content-digest") == d:
+                    eq(body, raw, "in-flight tag %s bytes" % tag)
+                    model.manifests[repo][d] = raw
+                    model.tags[repo][tag] = d
+        elif op[0] == "delete":
+            st, _, _ = get_manifest(reg, repo, op[1])
+            if st == 404:
+                model.manifests[repo].pop(op[1], None)
+                model.deleted[repo].add(op[1])
+            else:
+                eq(st, 200, "in-flight delete %s" % op[1])
+    model.pending.clear()
+
+    nblobs = nman = 0
+    for repo in model.blobs:
+        for d, size in model.blobs[repo].items():
+            st, body = get_blob(reg, repo, d)
+            eq(st, 200, "acknowledged blob %s in %s" % (d, repo))
+            eq((len(body), sha256(body)), (size, d), "blob %s content" % d)
+            nblobs += 1
+        for d, raw in model.manifests[repo].items():
+            st, h, body = get_manifest(reg, repo, d)
+            eq(st, 200, "acknowledged manifest %s in %s" % (d, repo))
+            eq(body, raw, "manifest %s bytes" % d)
+            nman += 1
+        for d in model.deleted[repo]:
+            eq(get_manifest(reg, repo, d)[0], 404, "deleted manifest %s stays deleted" % d)
+        listed = list_tags(reg, repo)
+        for tag, d in model.tags[repo].items():
+            st, h, body = get_manifest(reg, repo, tag)
+            eq((st, h.get("docker-content-digest")), (200, d), "tag %s:%s" % (repo, tag))
+            eq(tag in listed, True, "tag %s listed" % tag)
+        for tag in listed:
+            st, h, body = get_manifest(reg, repo, tag)
+            eq(st, 200, "listed tag %s:%s resolves" % (repo, tag))
+            eq(sha256(body), h.get("docker-content-digest"), "listed tag %s hash" % tag)
+        eq(sorted(listed), sorted(model.tags[repo]), "tags/list of %s" % repo)
+    nfiles = check_blob_files(reg)
+    return nblobs, nman, nfiles
+
+
+@suite.test
+def test_repeated_kill_cycles(ctx):
+    reg = new_registry(ctx)
+    workers = ["w0", "w1", "w2"]
+    worker_repo = {w: "crash/mixed-%s" % w for w in workers}
+    model = Model(list(worker_repo.values()))
+    rounds = 5
+    for rnd in range(rounds):
+        stop = threading.Event()
+        threads = [threading.Thread(target=mixed_worker, args=(
+            reg, model, w, worker_repo[w], [r for x, r in worker_repo.items() if x != w], stop))
+            for w in workers]
+        ops0 = model.ops
+        for t in threads:
+            t.start()
+        time.sleep(random.uniform(0.4, 2.0))
+        alive(reg, "mixed round %d" % rnd)
+        last = rnd == rounds - 1
+        if last:
+            stop.set()
+            for t in threads:
+                t.join()
+            rc = reg.stop()
+            if ctx["args"].kind == "berth" and rc != 0:
+                raise AssertionError("SIGTERM exit status %s" % rc)
+            reg.start(env=ctx["env"], data_dir=reg.data_dir, port=reg.port)
+        else:
+            reg.kill9()
+            stop.set()
+            for t in threads:
+                t.join()
+            restart(ctx, reg)
+        if model.errors:
+            raise AssertionError("round %d: unexpected responses: %s" % (rnd, model.errors[:5]))
+        pend = dict(model.pending)
+        nb, nm, nf = consistency_check(reg, model, worker_repo)
+        print("  round %d: %s, %d ops acknowledged, %d pending at kill; now %d blobs, "
+              "%d manifests, %d blob files ok" % (rnd, "SIGTERM" if last else "kill -9",
+                                                 model.ops - ops0, len(pend), nb, nm, nf),
+              flush=True)
+    reg.stop()
+
+
+if __name__ == "__main__":
+    suite.main(setup=setup, teardown=teardown)

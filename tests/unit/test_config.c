@@ -1,0 +1,938 @@
+/* test_config.c — berth_config_load: defaults, Distribution config files, REGISTRY_* overrides,
+ * and the message a user gets for each kind of mistake. */
+#include "../../src/core/config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../src/core/limits.h"
+#include "../../src/core/log.h"
+#include "t.h"
+
+static char tmpdir[64];
+static char logpath[128];
+static int saved_stderr = -1;
+static char errbuf[512];
+
+/* Writes text to a fresh file in tmpdir; returns its path (static, overwritten per call). */
+static const char *write_cfg(const char *text)
+{
+	static char path[128];
+	static int seq;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/config-%d.yml", tmpdir, seq++);
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void clear_registry_env(void)
+{
+	char names[64][128];
+	int n = 0;
+
+	for (char **e = environ; *e && n < 64; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t l = eq ? (size_t)(eq - *e) : strlen(*e);
+		if (strncmp(*e, "REGISTRY_", 9) != 0 || l >= sizeof names[0]) continue;
+		memcpy(names[n], *e, l);
+		names[n][l] = '\0';
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		unsetenv(names[i]);
+}
+
+/* Log lines go to stderr; capture them to check what an operator would see. */
+static void capture_begin(void)
+{
+	int fd;
+
+	fflush(stderr);
+	saved_stderr = dup(2);
+	fd = open(logpath, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	if (fd < 0 || saved_stderr < 0) {
+		perror("capture");
+		exit(2);
+	}
+	dup2(fd, 2);
+	close(fd);
+}
+
+static const char *capture_end(void)
+{
+	static char buf[65536];
+	size_t n;
+	FILE *f;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	saved_stderr = -1;
+	f = fopen(logpath, "r");
+	if (!f) return "";
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int c = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		c++;
+	return c;
+}
+
+static berth_err load(const char *path, struct berth_config **c)
+{
+	memset(errbuf, 'x', sizeof errbuf);
+	return berth_config_load(path, c, errbuf, sizeof errbuf);
+}
+
+static int expected_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+static void test_defaults(void)
+{
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	CHECK(c != NULL);
+	if (!c) return;
+	CHECK_STR(errbuf, "");
+	CHECK_EQ_INT(c->version_seen, 0);
+	CHECK_EQ_INT(c->log_level, BERTH_LOG_INFO);
+	CHECK_EQ_INT(c->access_log, 1);
+	CHECK_STR(c->http_addr, "127.0.0.1:5000");
+	CHECK(c->tls_certificate == NULL);
+	CHECK(c->tls_key == NULL);
+	CHECK_EQ_INT(c->http_threads, expected_threads());
+	CHECK_EQ_INT(c->connection_timeout, 60);
+	CHECK_EQ_INT(c->max_connections, 1024);
+	CHECK_EQ_INT(c->manifest_max, BERTH_MANIFEST_MAX_DEFAULT);
+	CHECK_EQ_INT(c->upload_expiry, BERTH_UPLOAD_EXPIRY_DEFAULT);
+	CHECK_STR(c->root, "./data");
+	CHECK_EQ_INT(c->delete_enabled, 0);
+	CHECK_EQ_INT(c->sync_metadata, 0);
+	berth_config_free(c);
+	berth_config_free(NULL);
+}
+
+static void test_empty_and_comment_only_files(void)
+{
+	const char *texts[] = {"", "# nothing here\n", "---\n", "~\n"};
+
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		struct berth_config *c = NULL;
+		CHECK_EQ_INT(load(write_cfg(texts[i]), &c), BERTH_OK);
+		if (!c) continue;
+		CHECK_STR(c->http_addr, "127.0.0.1:5000");
+		CHECK_STR(c->root, "./data");
+		berth_config_free(c);
+	}
+}
+
+/* The config.yml shipped in the official registry image (distribution-library-image). */
+static void test_stock_distribution_image_config(void)
+{
+	const char *text = "version: 0.1\n"
+			   "log:\n"
+			   "  fields:\n"
+			   "    service: registry\n"
+			   "storage:\n"
+			   "  cache:\n"
+			   "    blobdescriptor: inmemory\n"
+			   "  filesystem:\n"
+			   "    rootdirectory: /var/lib/registry\n"
+			   "http:\n"
+			   "  addr: :5000\n"
+			   "  headers:\n"
+			   "    X-Content-Type-Options: [nosniff]\n"
+			   "health:\n"
+			   "  storagedriver:\n"
+			   "    enabled: true\n"
+			   "    interval: 10s\n"
+			   "    threshold: 3\n";
+	struct berth_config *c = NULL;
+	const char *log;
+
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg(text), &c), BERTH_OK);
+	log = capture_end();
+	if (!c) return;
+	CHECK_EQ_INT(c->version_seen, 1);
+	CHECK_STR(c->http_addr, ":5000");
+	CHECK_STR(c->root, "/var/lib/registry");
+	CHECK_EQ_INT(c->delete_enabled, 0);
+	CHECK_EQ_INT(count(log, "ignoring unknown key log.fields\n"), 1);
+	CHECK_EQ_INT(count(log, "ignoring unknown key storage.cache\n"), 1);
+	CHECK_EQ_INT(count(log, "ignoring unknown key http.headers\n"), 1);
+	CHECK_EQ_INT(count(log, "ignoring unknown key health\n"), 1);
+	CHECK_EQ_INT(count(log, "ignoring unknown key"), 4);
+	CHECK(strstr(log, " warn ") != NULL);
+	berth_config_free(c);
+}
+
+static const char full_example[] =
+	"version: 0.1\n"
+	"log:\n"
+	"  accesslog:\n"
+	"    disabled: true\n"
+	"  level: debug\n"
+	"  formatter: text\n"
+	"  fields:\n"
+	"    service: registry\n"
+	"    environment: staging\n"
+	"  hooks:\n"
+	"    - type: mail\n"
+	"      disabled: true\n"
+	"loglevel: debug\n"
+	"storage:\n"
+	"  filesystem:\n"
+	"    rootdirectory: /srv/registry\n"
+	"    maxthreads: 100\n"
+	"  delete:\n"
+	"    enabled: yes\n"
+	"  cache:\n"
+	"    blobdescriptor: redis\n"
+	"  maintenance:\n"
+	"    uploadpurging:\n"
+	"      enabled: true\n"
+	"      age: 168h\n"
+	"      interval: 24h\n"
+	"      dryrun: false\n"
+	"    readonly:\n"
+	"      enabled: false\n"
+	"  redirect:\n"
+	"    disable: false\n"
+	"  tag:\n"
+	"    concurrencylimit: 8\n"
+	"auth:\n"
+	"  htpasswd:\n"
+	"    realm: basic-realm\n"
+	"    path: /path/to/htpasswd\n"
+	"middleware:\n"
+	"  registry:\n"
+	"    - name: ARegistryMiddleware\n"
+	"      options:\n"
+	"        foo: bar\n"
+	"http:\n"
+	"  addr: 0.0.0.0:5443\n"
+	"  prefix: /my/nested/registry/\n"
+	"  host: https://myregistryaddress.org:5000\n"
+	"  secret: asecretforlocaldevelopment\n"
+	"  relativeurls: false\n"
+	"  draintimeout: 60s\n"
+	"  tls:\n"
+	"    certificate: /path/to/x509/public\n"
+	"    key: /path/to/x509/private\n"
+	"    clientcas:\n"
+	"      - /path/to/ca.pem\n"
+	"    minimumtls: tls1.2\n"
+	"  debug:\n"
+	"    addr: localhost:5001\n"
+	"    prometheus:\n"
+	"      enabled: true\n"
+	"      path: /metrics\n"
+	"  headers:\n"
+	"    X-Content-Type-Options: [nosniff]\n"
+	"  http2:\n"
+	"    disabled: false\n"
+	"notifications:\n"
+	"  events:\n"
+	"    includereferences: true\n"
+	"  endpoints:\n"
+	"    - name: alistener\n"
+	"      disabled: false\n"
+	"      url: https://my.listener.com/event\n"
+	"      headers: <http.Header>\n"
+	"      timeout: 1s\n"
+	"redis:\n"
+	"  addr: localhost:6379\n"
+	"  password: asecret\n"
+	"  db: 0\n"
+	"health:\n"
+	"  storagedriver:\n"
+	"    enabled: true\n"
+	"    interval: 10s\n"
+	"    threshold: 3\n"
+	"proxy:\n"
+	"  remoteurl: https://registry-1.docker.io\n"
+	"  username: [username]\n"
+	"  password: [password]\n"
+	"validation:\n"
+	"  manifests:\n"
+	"    urls:\n"
+	"      allow:\n"
+	"        - ^https?://([^/]+\\.)*example\\.com/\n"
+	"compatibility:\n"
+	"  schema1:\n"
+	"    enabled: true\n"
+	"berth:\n"
+	"  http:\n"
+	"    threads: 8\n"
+	"  limits:\n"
+	"    connectiontimeout: 2m\n"
+	"    maxconnections: 4096\n"
+	"    manifestsize: 8MiB\n"
+	"    uploadexpiry: 12h\n"
+	"  metadata:\n"
+	"    sync: on\n";
+
+static void test_full_distribution_example(void)
+{
+	struct berth_config *c = NULL;
+	const char *log;
+
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg(full_example), &c), BERTH_OK);
+	log = capture_end();
+	CHECK_STR(errbuf, "");
+	if (!c) return;
+	CHECK_EQ_INT(c->version_seen, 1);
+	CHECK_EQ_INT(c->log_level, BERTH_LOG_DEBUG);
+	CHECK_EQ_INT(c->access_log, 0);
+	CHECK_STR(c->http_addr, "0.0.0.0:5443");
+	CHECK_STR(c->tls_certificate, "/path/to/x509/public");
+	CHECK_STR(c->tls_key, "/path/to/x509/private");
+	CHECK_STR(c->root, "/srv/registry");
+	CHECK_EQ_INT(c->delete_enabled, 1);
+	CHECK_EQ_INT(c->http_threads, 8);
+	CHECK_EQ_INT(c->connection_timeout, 120);
+	CHECK_EQ_INT(c->max_connections, 4096);
+	CHECK_EQ_INT(c->manifest_max, 8 * 1024 * 1024);
+	CHECK_EQ_INT(c->upload_expiry, 12 * 3600);
+	CHECK_EQ_INT(c->sync_metadata, 1);
+
+	/* Each unknown key is reported once, at the top of what was skipped. */
+	const char *unknown[] = {"log.formatter", "log.fields",    "log.hooks",
+				 "loglevel",      "storage.filesystem.maxthreads",
+				 "storage.cache", "storage.maintenance",
+				 "storage.redirect", "storage.tag", "auth", "middleware",
+				 "http.prefix",   "http.host",     "http.secret", "http.relativeurls",
+				 "http.draintimeout", "http.tls.clientcas", "http.tls.minimumtls",
+				 "http.debug",    "http.headers",  "http.http2", "notifications",
+				 "redis",         "health",        "proxy",       "validation",
+				 "compatibility"};
+	char line[128];
+	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+		snprintf(line, sizeof line, "config: ignoring unknown key %s\n", unknown[i]);
+		if (count(log, line) != 1) fprintf(stderr, "  (missing or repeated: %s)\n", unknown[i]);
+		CHECK_EQ_INT(count(log, line), 1);
+	}
+	CHECK_EQ_INT(count(log, "ignoring unknown key"), (int)(sizeof unknown / sizeof unknown[0]));
+	/* Known keys are never reported; values (secrets among them) never reach the log. */
+	CHECK(strstr(log, "http.addr") == NULL);
+	CHECK(strstr(log, "storage.filesystem\n") == NULL);
+	CHECK(strstr(log, "asecretforlocaldevelopment") == NULL);
+	CHECK(strstr(log, "asecret") == NULL);
+	berth_config_free(c);
+}
+
+static void test_env_overrides_file(void)
+{
+	const char *text = "log:\n"
+			   "  level: error\n"
+			   "http:\n"
+			   "  addr: :5000\n"
+			   "  tls:\n"
+			   "    certificate: /file/cert.pem\n"
+			   "    key: /file/key.pem\n"
+			   "storage:\n"
+			   "  filesystem:\n"
+			   "    rootdirectory: /from/file\n"
+			   "berth:\n"
+			   "  http:\n"
+			   "    threads: 4\n";
+	const char *path = write_cfg(text);
+	struct berth_config *c = NULL;
+
+	setenv("REGISTRY_HTTP_ADDR", "127.0.0.1:6000", 1);
+	setenv("REGISTRY_LOG_LEVEL", "WARNING", 1);
+	setenv("REGISTRY_LOG_ACCESSLOG_DISABLED", "true", 1);
+	setenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/from/env", 1);
+	setenv("REGISTRY_STORAGE_DELETE_ENABLED", "1", 1);
+	setenv("REGISTRY_HTTP_TLS_CERTIFICATE", "/env/cert.pem", 1);
+	setenv("REGISTRY_HTTP_TLS_KEY", "/env/key.pem", 1);
+	setenv("REGISTRY_BERTH_HTTP_THREADS", "16", 1);
+	setenv("REGISTRY_BERTH_LIMITS_CONNECTIONTIMEOUT", "30s", 1);
+	setenv("REGISTRY_BERTH_LIMITS_MAXCONNECTIONS", "10", 1);
+	setenv("REGISTRY_BERTH_LIMITS_MANIFESTSIZE", "512KiB", 1);
+	setenv("REGISTRY_BERTH_LIMITS_UPLOADEXPIRY", "30m", 1);
+	setenv("REGISTRY_BERTH_METADATA_SYNC", "yes", 1);
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	clear_registry_env();
+	if (!c) return;
+	CHECK_STR(c->http_addr, "127.0.0.1:6000");
+	CHECK_EQ_INT(c->log_level, BERTH_LOG_WARN);
+	CHECK_EQ_INT(c->access_log, 0);
+	CHECK_STR(c->root, "/from/env");
+	CHECK_EQ_INT(c->delete_enabled, 1);
+	CHECK_STR(c->tls_certificate, "/env/cert.pem");
+	CHECK_STR(c->tls_key, "/env/key.pem");
+	CHECK_EQ_INT(c->http_threads, 16);
+	CHECK_EQ_INT(c->connection_timeout, 30);
+	CHECK_EQ_INT(c->max_connections, 10);
+	CHECK_EQ_INT(c->manifest_max, 512 * 1024);
+	CHECK_EQ_INT(c->upload_expiry, 1800);
+	CHECK_EQ_INT(c->sync_metadata, 1);
+	berth_config_free(c);
+
+	/* Without the environment the file's values stand. */
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (!c) return;
+	CHECK_STR(c->http_addr, ":5000");
+	CHECK_EQ_INT(c->log_level, BERTH_LOG_ERROR);
+	CHECK_STR(c->root, "/from/file");
+	CHECK_EQ_INT(c->http_threads, 4);
+	berth_config_free(c);
+
+	/* An empty variable means "unset": TLS configured in the file can be switched off, and
+	 * other keys return to their defaults. */
+	setenv("REGISTRY_HTTP_TLS_CERTIFICATE", "", 1);
+	setenv("REGISTRY_HTTP_TLS_KEY", "", 1);
+	setenv("REGISTRY_BERTH_HTTP_THREADS", "", 1);
+	setenv("REGISTRY_HTTP_ADDR", "", 1);
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	clear_registry_env();
+	if (!c) return;
+	CHECK(c->tls_certificate == NULL);
+	CHECK(c->tls_key == NULL);
+	CHECK_EQ_INT(c->http_threads, expected_threads());
+	CHECK_STR(c->http_addr, "127.0.0.1:5000");
+	berth_config_free(c);
+}
+
+static void test_env_without_file(void)
+{
+	struct berth_config *c = NULL;
+
+	setenv("REGISTRY_HTTP_ADDR", "[::1]:5001", 1);
+	setenv("REGISTRY_STORAGE", "filesystem", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	clear_registry_env();
+	if (!c) return;
+	CHECK_STR(c->http_addr, "[::1]:5001");
+	berth_config_free(c);
+}
+
+static void test_env_unknown_variables_warn_by_name_only(void)
+{
+	struct berth_config *c = NULL;
+	const char *log;
+
+	setenv("REGISTRY_HTTP_SECRET", "topsecretvalue", 1);
+	setenv("REGISTRY_CONFIGURATION_PATH", "/etc/docker/registry/config.yml", 1);
+	capture_begin();
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	log = capture_end();
+	clear_registry_env();
+	CHECK_EQ_INT(count(log, "ignoring unknown environment variable REGISTRY_HTTP_SECRET\n"), 1);
+	CHECK(strstr(log, "topsecretvalue") == NULL);
+	CHECK(strstr(log, "REGISTRY_CONFIGURATION_PATH") == NULL);
+	berth_config_free(c);
+}
+
+static void test_storage_driver_from_env_replaces_file(void)
+{
+	const char *path = write_cfg("storage:\n  s3:\n    bucket: b\n");
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(path, &c), BERTH_EINVAL);
+	CHECK(c == NULL);
+	setenv("REGISTRY_STORAGE", "filesystem", 1);
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	clear_registry_env();
+	berth_config_free(c);
+}
+
+static void test_null_values_mean_default(void)
+{
+	const char *text = "version:\n"
+			   "http:\n"
+			   "  addr:\n"
+			   "  tls:\n"
+			   "    certificate:\n"
+			   "    key: ~\n"
+			   "storage:\n"
+			   "  filesystem:\n"
+			   "  delete:\n"
+			   "    enabled: null\n"
+			   "berth:\n";
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(write_cfg(text), &c), BERTH_OK);
+	if (!c) return;
+	CHECK_STR(c->http_addr, "127.0.0.1:5000");
+	CHECK(c->tls_certificate == NULL);
+	CHECK(c->tls_key == NULL);
+	CHECK_STR(c->root, "./data");
+	CHECK_EQ_INT(c->delete_enabled, 0);
+	berth_config_free(c);
+
+	/* An explicitly empty TLS path is "no TLS" too (Distribution tests Certificate == ""). */
+	c = NULL;
+	CHECK_EQ_INT(load(write_cfg("http:\n  tls:\n    certificate: ''\n    key: \"\"\n"), &c),
+		     BERTH_OK);
+	if (!c) return;
+	CHECK(c->tls_certificate == NULL);
+	CHECK(c->tls_key == NULL);
+	berth_config_free(c);
+}
+
+static void test_oversized_file_is_refused(void)
+{
+	static char big[(1024 * 1024) + 64];
+	struct berth_config *c = (struct berth_config *)&c;
+
+	memset(big, '#', sizeof big - 2);
+	big[sizeof big - 2] = '\n';
+	big[sizeof big - 1] = '\0';
+	CHECK_EQ_INT(load(write_cfg(big), &c), BERTH_EINVAL);
+	CHECK(c == NULL);
+	CHECK(strstr(errbuf, "larger than") != NULL);
+}
+
+struct err_case {
+	const char *yaml;
+	int line;          /* 0: no line in the message */
+	const char *key;   /* must appear in the message */
+	const char *extra; /* must also appear, or NULL */
+};
+
+static void test_file_errors_name_file_line_key(void)
+{
+	static const struct err_case cases[] = {
+		{"http:\n  addr:\n    host: x\n", 2, "http.addr", "found a mapping"},
+		{"log:\n  accesslog:\n    disabled: [true]\n", 3, "log.accesslog.disabled",
+		 "found a list"},
+		{"http: 5000\n", 1, "http", "expected a mapping"},
+		{"storage:\n  delete:\n    enabled: maybe\n", 3, "storage.delete.enabled",
+		 "not a boolean"},
+		{"berth:\n  http:\n    threads: many\n", 3, "berth.http.threads", "not a non-negative"},
+		{"berth:\n  http:\n    threads: 0\n", 3, "berth.http.threads", "out of range (1..256)"},
+		{"berth:\n  http:\n    threads: 257\n", 3, "berth.http.threads", "out of range"},
+		{"berth:\n  http:\n    threads: 99999999999999999999999\n", 3, "berth.http.threads",
+		 "out of range"},
+		{"berth:\n  limits:\n    maxconnections: -1\n", 3, "berth.limits.maxconnections",
+		 "not a non-negative"},
+		{"berth:\n  limits:\n    maxconnections: 0\n", 3, "berth.limits.maxconnections",
+		 "out of range"},
+		{"berth:\n  limits:\n    manifestsize: 4XB\n", 3, "berth.limits.manifestsize",
+		 "not a size"},
+		{"berth:\n  limits:\n    uploadexpiry: 1.5s\n", 3, "berth.limits.uploadexpiry",
+		 "whole seconds"},
+		{"berth:\n  limits:\n    uploadexpiry: 0\n", 3, "berth.limits.uploadexpiry",
+		 "out of range"},
+		{"berth:\n  limits:\n    connectiontimeout: 25h\n", 3, "berth.limits.connectiontimeout",
+		 "out of range"},
+		{"log:\n  level: verbose\n", 2, "log.level", "not a log level"},
+		{"http:\n  addr: 5000\n", 2, "http.addr", "not an address"},
+		{"http:\n  addr: ':99999'\n", 2, "http.addr", "not an address"},
+		{"http:\n  addr: \"a\\0b:5000\"\n", 2, "http.addr", "NUL"},
+		{"# comment\nstorage:\n  s3:\n    bucket: b\n", 3, "storage",
+		 "storage driver s3 is not supported (filesystem only)"},
+		{"storage:\n  inmemory:\n", 2, "storage", "storage driver inmemory is not supported"},
+		{"storage:\n  filesystem:\n    rootdirectory: /a\n  gcs:\n    bucket: b\n", 4, "storage",
+		 "more than one storage driver"},
+		{"storage:\n  filesystem:\n    rootdirectory: ''\n", 3,
+		 "storage.filesystem.rootdirectory", "must not be empty"},
+		{"http:\n  addr: :5000\n  addr: :6000\n", 3, "http.addr", "duplicate key (first on line 2)"},
+		{"base: &b\n  addr: :1\nhttp:\n  <<: *b\n", 4, "http", "merge keys"},
+		{"http:\n  addr: [unclosed\n", 3, "invalid YAML", NULL},
+		{"- a\n- b\n", 1, "top level must be a mapping", NULL},
+		{"? [a, b]\n: c\n", 1, "keys must be single values", NULL},
+		{"http:\n  tls:\n    certificate: /c.pem\n", 0, "http.tls.certificate",
+		 "http.tls.key is not"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = (struct berth_config *)&c;
+		const char *path = write_cfg(cases[i].yaml);
+		char want[160];
+		berth_err rc;
+		int ok = 1;
+
+		capture_begin();
+		rc = load(path, &c);
+		(void)capture_end();
+
+		if (rc == BERTH_OK) berth_config_free(c);
+		if (rc != BERTH_EINVAL || c != NULL) ok = 0;
+		if (!strstr(errbuf, path) || !strstr(errbuf, cases[i].key)) ok = 0;
+		if (strncmp(errbuf, "config: ", 8) != 0 || strchr(errbuf, '\n')) ok = 0;
+		if (cases[i].extra && !strstr(errbuf, cases[i].extra)) ok = 0;
+		if (cases[i].line) {
+			snprintf(want, sizeof want, "%s:%d:", path, cases[i].line);
+			if (!strstr(errbuf, want)) ok = 0;
+		}
+		if (!ok)
+			fprintf(stderr, "  case %zu: rc=%d msg=\"%s\"\n", i, (int)rc, errbuf);
+		CHECK(ok);
+	}
+}
+
+static void test_error_line_deep_in_full_file(void)
+{
+	/* The full example with its last value made invalid: the message carries that line. */
+	static char text[sizeof full_example];
+	struct berth_config *c = NULL;
+	char want[200], *sync;
+	const char *path;
+	int line = 0;
+
+	memcpy(text, full_example, sizeof full_example);
+	sync = strstr(text, "sync: on");
+	CHECK(sync != NULL);
+	if (!sync) return;
+	memcpy(sync, "sync: xx", 8);
+	for (const char *p = text; p < sync; p++)
+		if (*p == '\n') line++;
+	path = write_cfg(text);
+	capture_begin();
+	CHECK_EQ_INT(load(path, &c), BERTH_EINVAL);
+	(void)capture_end();
+	CHECK(c == NULL);
+	snprintf(want, sizeof want, "config: %s:%d: berth.metadata.sync: 'xx' is not a boolean", path,
+		 line + 1);
+	if (!strstr(errbuf, want)) fprintf(stderr, "  got \"%s\" want \"%s\"\n", errbuf, want);
+	CHECK(strstr(errbuf, want) == errbuf);
+}
+
+static void test_missing_file(void)
+{
+	struct berth_config *c = (struct berth_config *)&c;
+	char path[160], want[220];
+
+	snprintf(path, sizeof path, "%s/does-not-exist.yml", tmpdir);
+	snprintf(want, sizeof want, "config: cannot open %s: No such file or directory", path);
+	CHECK_EQ_INT(load(path, &c), BERTH_ENOTFOUND);
+	CHECK(c == NULL);
+	CHECK_STR(errbuf, want);
+
+	CHECK(load(tmpdir, &c) != BERTH_OK);
+	CHECK(c == NULL);
+	CHECK(strstr(errbuf, tmpdir) != NULL);
+}
+
+static void test_env_errors_name_the_variable(void)
+{
+	static const struct {
+		const char *name, *value, *extra;
+	} cases[] = {
+		{"REGISTRY_BERTH_HTTP_THREADS", "abc", "not a non-negative integer"},
+		{"REGISTRY_BERTH_HTTP_THREADS", "1000", "out of range"},
+		{"REGISTRY_LOG_ACCESSLOG_DISABLED", "perhaps", "not a boolean"},
+		{"REGISTRY_LOG_LEVEL", "loud", "not a log level"},
+		{"REGISTRY_HTTP_ADDR", "localhost", "not an address"},
+		{"REGISTRY_BERTH_LIMITS_MANIFESTSIZE", "4M", "not a size"},
+		{"REGISTRY_BERTH_LIMITS_UPLOADEXPIRY", "1d", "not a duration"},
+		{"REGISTRY_STORAGE", "s3", "storage driver s3 is not supported (filesystem only)"},
+		{"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "", NULL}, /* empty = default: ok */
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc;
+
+		setenv(cases[i].name, cases[i].value, 1);
+		rc = load(NULL, &c);
+		clear_registry_env();
+		if (!cases[i].extra) {
+			CHECK_EQ_INT(rc, BERTH_OK);
+			berth_config_free(c);
+			continue;
+		}
+		CHECK_EQ_INT(rc, BERTH_EINVAL);
+		CHECK(c == NULL);
+		if (!strstr(errbuf, cases[i].name) || !strstr(errbuf, cases[i].extra))
+			fprintf(stderr, "  case %zu: \"%s\"\n", i, errbuf);
+		CHECK(strstr(errbuf, cases[i].name) != NULL);
+		CHECK(strstr(errbuf, cases[i].extra) != NULL);
+		if (rc == BERTH_OK) berth_config_free(c);
+	}
+}
+
+/* Sets one environment variable, loads with no file; returns rc and the config. */
+static berth_err load_env(const char *name, const char *value, struct berth_config **c)
+{
+	berth_err rc;
+
+	setenv(name, value, 1);
+	rc = load(NULL, c);
+	clear_registry_env();
+	return rc;
+}
+
+static void test_size_suffixes(void)
+{
+	static const struct {
+		const char *in;
+		unsigned long long want; /* 0: invalid */
+	} cases[] = {
+		{"4194304", 4194304},
+		{"4MiB", 4ull << 20},
+		{"4mib", 4ull << 20},
+		{"4 MiB", 4ull << 20},
+		{"4MB", 4000000},
+		{"512KiB", 512ull << 10},
+		{"2KB", 2000},
+		{"100B", 100},
+		{"1GiB", 1ull << 30},
+		{"1GB", 1000000000},
+		{"2GiB", 0},                  /* over the 1 GiB cap */
+		{"18446744073709551615GiB", 0}, /* overflows */
+		{"0", 0},
+		{"4M", 0},
+		{"4K", 0},
+		{"MiB", 0},
+		{"4.5MiB", 0},
+		{"-1", 0},
+		{"4MiBs", 0},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env("REGISTRY_BERTH_LIMITS_MANIFESTSIZE", cases[i].in, &c);
+		if (cases[i].want) {
+			CHECK_EQ_INT(rc, BERTH_OK);
+			if (c) CHECK_EQ_INT(c->manifest_max, cases[i].want);
+			if (rc != BERTH_OK) fprintf(stderr, "  size \"%s\": %s\n", cases[i].in, errbuf);
+		} else {
+			CHECK_EQ_INT(rc, BERTH_EINVAL);
+			if (rc == BERTH_OK) fprintf(stderr, "  size \"%s\" accepted\n", cases[i].in);
+		}
+		berth_config_free(c);
+	}
+}
+
+static void test_duration_suffixes(void)
+{
+	static const struct {
+		const char *in;
+		long want; /* 0: invalid */
+	} cases[] = {
+		{"86400", 86400}, {"24h", 86400},   {"30m", 1800},     {"90s", 90},
+		{"1h30m", 5400},  {"1.5h", 5400},   {"168h", 604800},  {"2000ms", 2},
+		{"0.5m", 30},     {"1m0s", 60},     {"3000000us", 3},  {"1h0m0.5s", 0},
+		{"1500ms", 0},    {"1d", 0},        {"h", 0},          {"1h 30m", 0},
+		{"-1h", 0},       {"+1h", 0},       {"0", 0},          {"1H", 0},
+		{".", 0},         {"1.h", 3600},    {"99999999999999999999h", 0},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env("REGISTRY_BERTH_LIMITS_UPLOADEXPIRY", cases[i].in, &c);
+		if (cases[i].want) {
+			CHECK_EQ_INT(rc, BERTH_OK);
+			if (c) CHECK_EQ_INT(c->upload_expiry, cases[i].want);
+			if (rc != BERTH_OK) fprintf(stderr, "  duration \"%s\": %s\n", cases[i].in, errbuf);
+		} else {
+			CHECK_EQ_INT(rc, BERTH_EINVAL);
+			if (rc == BERTH_OK) fprintf(stderr, "  duration \"%s\" accepted\n", cases[i].in);
+		}
+		berth_config_free(c);
+	}
+
+	/* connectiontimeout takes the same syntax; 0 turns the timeout off. */
+	struct berth_config *c = NULL;
+	CHECK_EQ_INT(load_env("REGISTRY_BERTH_LIMITS_CONNECTIONTIMEOUT", "0", &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->connection_timeout, 0);
+	berth_config_free(c);
+	c = NULL;
+	CHECK_EQ_INT(load_env("REGISTRY_BERTH_LIMITS_CONNECTIONTIMEOUT", "5m", &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->connection_timeout, 300);
+	berth_config_free(c);
+}
+
+static void test_bool_spellings(void)
+{
+	static const struct {
+		const char *in;
+		int want; /* -1: invalid */
+	} cases[] = {
+		{"true", 1},  {"True", 1}, {"TRUE", 1}, {"yes", 1},   {"Yes", 1},    {"on", 1},
+		{"ON", 1},    {"1", 1},    {"false", 0}, {"FALSE", 0}, {"no", 0},     {"No", 0},
+		{"off", 0},   {"Off", 0},  {"0", 0},    {"y", -1},    {"2", -1},     {"enabled", -1},
+		{"truee", -1}, {" true", -1},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		char text[128];
+		berth_err rc;
+
+		/* Environment */
+		rc = load_env("REGISTRY_STORAGE_DELETE_ENABLED", cases[i].in, &c);
+		if (cases[i].want < 0) {
+			CHECK_EQ_INT(rc, BERTH_EINVAL);
+		} else {
+			CHECK_EQ_INT(rc, BERTH_OK);
+			if (c) CHECK_EQ_INT(c->delete_enabled, cases[i].want);
+		}
+		berth_config_free(c);
+		c = NULL;
+
+		/* File, quoted so leading spaces survive; plain and quoted read the same. */
+		snprintf(text, sizeof text, "log:\n  accesslog:\n    disabled: '%s'\n", cases[i].in);
+		rc = load(write_cfg(text), &c);
+		if (cases[i].want < 0) {
+			CHECK_EQ_INT(rc, BERTH_EINVAL);
+		} else {
+			CHECK_EQ_INT(rc, BERTH_OK);
+			if (c) CHECK_EQ_INT(c->access_log, !cases[i].want);
+		}
+		berth_config_free(c);
+	}
+}
+
+static void test_addresses(void)
+{
+	static const char *const good[] = {
+		":5000",     "127.0.0.1:5000", "0.0.0.0:0",    "localhost:443",
+		"registry.example.com:5000",   "[::1]:5000",   "[::]:80",
+		"my-host:65535", ":080",
+	};
+	static const char *const bad[] = {
+		"5000",      "localhost", "::1:5000", "[::1]",      "[::1]5000", "[zz]:1",
+		"host:",     "host:65536", "host:abc", "-bad:1",    "bad-:1",    "a..b:1",
+		"256.1.1.1:1", ":+80",     "[]:80",    "host:123456", "ho st:1", "a_b:1",
+	};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env("REGISTRY_HTTP_ADDR", good[i], &c);
+		CHECK_EQ_INT(rc, BERTH_OK);
+		if (rc) fprintf(stderr, "  addr \"%s\": %s\n", good[i], errbuf);
+		if (c) CHECK_STR(c->http_addr, good[i]);
+		berth_config_free(c);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env("REGISTRY_HTTP_ADDR", bad[i], &c);
+		CHECK_EQ_INT(rc, BERTH_EINVAL);
+		if (rc == BERTH_OK) fprintf(stderr, "  addr \"%s\" accepted\n", bad[i]);
+		berth_config_free(c);
+	}
+}
+
+static void test_log_levels(void)
+{
+	static const struct {
+		const char *in;
+		int want;
+	} cases[] = {
+		{"debug", BERTH_LOG_DEBUG}, {"info", BERTH_LOG_INFO},   {"INFO", BERTH_LOG_INFO},
+		{"warn", BERTH_LOG_WARN},   {"warning", BERTH_LOG_WARN}, {"error", BERTH_LOG_ERROR},
+		{"trace", BERTH_LOG_DEBUG}, {"fatal", BERTH_LOG_ERROR},  {"panic", BERTH_LOG_ERROR},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		char text[64];
+
+		snprintf(text, sizeof text, "log:\n  level: %s\n", cases[i].in);
+		CHECK_EQ_INT(load(write_cfg(text), &c), BERTH_OK);
+		if (c) CHECK_EQ_INT(c->log_level, cases[i].want);
+		berth_config_free(c);
+	}
+}
+
+static void test_version_other_than_0_1_warns(void)
+{
+	struct berth_config *c = NULL;
+	const char *log;
+
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg("version: 0.2\n"), &c), BERTH_OK);
+	log = capture_end();
+	if (c) CHECK_EQ_INT(c->version_seen, 1);
+	CHECK(strstr(log, "version '0.2' is not 0.1") != NULL);
+	berth_config_free(c);
+}
+
+static void test_keys_are_case_sensitive_like_distribution(void)
+{
+	struct berth_config *c = NULL;
+	const char *log;
+
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg("HTTP:\n  addr: :1\nhttp:\n  Addr: :2\n"), &c), BERTH_OK);
+	log = capture_end();
+	if (c) CHECK_STR(c->http_addr, "127.0.0.1:5000");
+	CHECK_EQ_INT(count(log, "ignoring unknown key HTTP\n"), 1);
+	CHECK_EQ_INT(count(log, "ignoring unknown key http.Addr\n"), 1);
+	berth_config_free(c);
+}
+
+static void test_unknown_key_with_control_bytes_is_logged_on_one_line(void)
+{
+	struct berth_config *c = NULL;
+	const char *log;
+
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg("\"bad\\nkey\\u001b[31m\": 1\n"), &c), BERTH_OK);
+	log = capture_end();
+	CHECK_EQ_INT(count(log, "ignoring unknown key bad?key?[31m\n"), 1);
+	berth_config_free(c);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(logpath, sizeof logpath, "%s/log.txt", tmpdir);
+	clear_registry_env();
+
+	T_RUN(test_defaults);
+	T_RUN(test_empty_and_comment_only_files);
+	T_RUN(test_stock_distribution_image_config);
+	T_RUN(test_full_distribution_example);
+	T_RUN(test_env_overrides_file);
+	T_RUN(test_env_without_file);
+	T_RUN(test_env_unknown_variables_warn_by_name_only);
+	T_RUN(test_storage_driver_from_env_replaces_file);
+	T_RUN(test_null_values_mean_default);
+	T_RUN(test_oversized_file_is_refused);
+	T_RUN(test_file_errors_name_file_line_key);
+	T_RUN(test_error_line_deep_in_full_file);
+	T_RUN(test_missing_file);
+	T_RUN(test_env_errors_name_the_variable);
+	T_RUN(test_size_suffixes);
+	T_RUN(test_duration_suffixes);
+	T_RUN(test_bool_spellings);
+	T_RUN(test_addresses);
+	T_RUN(test_log_levels);
+	T_RUN(test_version_other_than_0_1_warns);
+	T_RUN(test_keys_are_case_sensitive_like_distribution);
+	T_RUN(test_unknown_key_with_control_bytes_is_logged_on_one_line);
+
+	/* Remove the scratch files (config-N.yml and the log). */
+	char p[160];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(p, sizeof p, "%s/config-%d.yml", tmpdir, i);
+		unlink(p);
+	}
+	unlink(logpath);
+	rmdir(tmpdir);
+	return T_DONE("unit-config");
+}
