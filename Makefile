@@ -35,16 +35,18 @@ asan: $(A)/berth $(UNIT_BIN_A)
 
 $(R)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(RELEASE_FLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CSTD) $(WARN) $(RELEASE_FLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(A)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(ASAN_FLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC/asan $<"
+	@$(CC) $(CSTD) $(WARN) $(ASAN_FLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(R)/libberth.a: $(LIB_OBJ_R)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 $(A)/libberth.a: $(LIB_OBJ_A)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(R)/berth: $(CLI_OBJ_R) $(R)/libberth.a
 	$(CC) $(RELEASE_FLAGS) -o $@ $(CLI_OBJ_R) $(R)/libberth.a $(PKG_LIBS)

@@ -248,7 +248,6 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 		const char *unit;
 		unsigned long long ns;
 	} units[] = {
-		/* Longest first so "ms" is not read as "m" followed by garbage. */
 		{"ns", 1ull},
 		{"us", 1000ull},
 		{"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
@@ -287,6 +286,7 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 			}
 		}
 		if (!have_int && !have_frac) return -1;
+		/* Longest match, so "ms" is not read as "m" followed by garbage. */
 		for (u = 0; u < sizeof units / sizeof units[0]; u++) {
 			size_t l = strlen(units[u].unit);
 			if (l <= n - i && memcmp(s + i, units[u].unit, l) == 0 && l > ulen) {
@@ -700,6 +700,16 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 				goto out;
 			}
 			continue;
+		}
+		/* Sections that restrict access must never be ignored: starting without the
+		 * protection they configure would open the registry. */
+		if (strcmp(path, "auth") == 0 || strcmp(path, "http.tls.clientcas") == 0) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: not supported by this version of berth; refusing to start "
+			     "without the access control it configures",
+			     where);
+			rc = BERTH_EINVAL;
+			goto out;
 		}
 		berth_log(BERTH_LOG_WARN, "config: ignoring unknown key %s", path);
 	}

@@ -219,8 +219,8 @@ static berth_err manifest_media_type(const json_t *root, const char *content_typ
 		mt = ct;
 		mt_len = ct_len;
 	} else {
-		/* Neither says: guess from the shape (image-spec "Guidelines for artifact usage"
-		 * era pushes by Helm and older ORAS omit mediaType). Both shapes is ambiguous. */
+		/* Neither says (the image-spec only SHOULDs "mediaType", and some Helm pushes omit
+		 * it): guess from the shape. A body with both shapes is ambiguous. */
 		int has_manifests = json_is_array(json_object_get(root, "manifests"));
 		int has_config = json_is_object(json_object_get(root, "config"));
 
@@ -380,8 +380,8 @@ berth_err berth_manifest_parse(const char *content_type, const void *buf, size_t
 	if (!buf || len == 0) return BERTH_EMANIFEST_INVALID;
 	if (!manifest_depth_ok(buf, len)) return BERTH_EMANIFEST_INVALID;
 
-	/* JSON_REJECT_DUPLICATES: with two "layers" keys different clients would see different
-	 * manifests under one digest (image-spec considerations.md, JSON canonicalisation). */
+	/* JSON_REJECT_DUPLICATES: RFC 8259 §4 leaves duplicate names to the parser, so with two
+	 * "layers" keys different clients would see different manifests under one digest. */
 	memset(&jerr, 0, sizeof jerr);
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {

@@ -382,8 +382,12 @@ static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 	if ((e = tx(c, S_BEGIN))) return e;
 	if ((e = repo_ensure(c, repo, &rid))) goto fail;
 	for (size_t i = 0; i < mf->n_refs; i++) {
+		/* An index entry is usually a manifest, but some (buildx cache indexes) list
+		 * plain blobs under "manifests": either kind of content satisfies it. */
 		int ex = row_exists(c, mf->ref_is_manifest[i] ? S_HAS_MF : S_HAS_BLOB, rid,
 				    mf->ref_digests[i]->s);
+		if (ex == 0 && mf->ref_is_manifest[i])
+			ex = row_exists(c, S_HAS_BLOB, rid, mf->ref_digests[i]->s);
 		if (ex < 0) {
 			e = BERTH_EDB;
 			goto fail;

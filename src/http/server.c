@@ -18,6 +18,7 @@
 
 struct berth_http_server {
 	struct MHD_Daemon *d;
+	char *tls_cert, *tls_key; /* PEM text; must outlive the daemon */
 	struct berth_registry *reg;
 	const struct berth_config *cfg;
 	atomic_int in_flight;
@@ -263,6 +264,35 @@ static berth_err resolve_addr(const char *addr, struct sockaddr_storage *ss, soc
 	return BERTH_OK;
 }
 
+/* Reads a whole PEM file (bounded) into a NUL-terminated heap string. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+	if (!f) return NULL;
+	buf = malloc(1 << 20);
+	if (buf) {
+		n = fread(buf, 1, (1 << 20) - 1, f);
+		buf[n] = '\0';
+		if (n == 0 || !feof(f)) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static void server_free(struct berth_http_server *s)
+{
+	if (!s) return;
+	if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key));
+	free(s->tls_key);
+	free(s->tls_cert);
+	free(s);
+}
+
 berth_err berth_http_start(struct berth_registry *reg, const struct berth_config *cfg,
 			   struct berth_http_server **out)
 {
@@ -281,6 +311,22 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		return BERTH_EINVAL;
 	}
 	if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+	if (cfg->tls_certificate) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			berth_log(BERTH_LOG_ERROR, "http: this libmicrohttpd has no TLS support");
+			server_free(s);
+			return BERTH_EUNSUPPORTED;
+		}
+		s->tls_cert = read_pem(cfg->tls_certificate);
+		s->tls_key = read_pem(cfg->tls_key);
+		if (!s->tls_cert || !s->tls_key) {
+			berth_log(BERTH_LOG_ERROR, "http: cannot read TLS certificate %s or key %s",
+				  cfg->tls_certificate, cfg->tls_key);
+			server_free(s);
+			return BERTH_EINVAL;
+		}
+		flags |= MHD_USE_TLS;
+	}
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
 	else flags |= MHD_USE_POLL;
 	s->d = MHD_start_daemon(
@@ -290,11 +336,13 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
 	if (!s->d) {
 		berth_log(BERTH_LOG_ERROR, "http: cannot listen on %s: %s", cfg->http_addr,
 			  strerror(errno));
-		free(s);
+		server_free(s);
 		return BERTH_EIO;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -319,5 +367,5 @@ void berth_http_stop(struct berth_http_server *s, int grace_seconds)
 		berth_log(BERTH_LOG_WARN, "http: stopping with %d requests still in flight",
 			  atomic_load(&s->in_flight));
 	MHD_stop_daemon(s->d);
-	free(s);
+	server_free(s);
 }

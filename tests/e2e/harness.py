@@ -124,6 +124,9 @@ class Registry:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
         self.proc = None
+        if getattr(self, "_stderr", None):  # a restart via start() opens a fresh log handle
+            self._stderr.close()
+            self._stderr = None
 
     def cleanup(self):
         if self._own_dir and self.data_dir:

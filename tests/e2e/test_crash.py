@@ -104,6 +104,16 @@ def finish_upload(reg, loc, digest, body=b"", conn=None):
     return h
 
 
+def raw_request(reg, method, path, headers, body_part):
+    """Send request line + headers + the first part of the body on a raw socket; the caller
+    kills the server while the rest is still owed."""
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (method, path, reg.port)
+    head += "".join("%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
+    s.sendall(head.encode() + body_part)
+    return s
+
+
 def blob_status(reg, repo, digest):
     st, h, _ = reg.request("HEAD", "/v2/%s/blobs/%s" % (repo, digest))
     return st, h
@@ -152,7 +162,8 @@ def list_tags(reg, repo):
 
 
 def check_blob_files(reg):
-    """Every file in the finished-blob area is named by the sha256 of its content."""
+    """Every file in the finished-blob area is named by the sha256 of its content. Returns
+    the set of digests found on disk."""
     root = os.path.join(reg.data_dir, "store")
     if reg.kind == "distribution":
         base = os.path.join(root, "docker", "registry", "v2", "blobs")
@@ -160,7 +171,7 @@ def check_blob_files(reg):
     else:
         base = os.path.join(root, "blobs")
         pat = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
-    bad, n = [], 0
+    bad, found = [], set()
     for dirpath, _, files in os.walk(base):
         for fn in files:
             p = os.path.join(dirpath, fn)
@@ -176,10 +187,10 @@ def check_blob_files(reg):
             if h.hexdigest() != m.group(2):
                 bad.append("blob %s content hashes to %s (%d bytes)"
                            % (rel, h.hexdigest(), os.path.getsize(p)))
-            n += 1
+            found.add("sha256:" + m.group(2))
     if bad:
         raise AssertionError("blob directory %s:\n  %s" % (base, "\n  ".join(bad[:20])))
-    return n
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,13 +244,11 @@ def test_kill_mid_patch_then_resume(ctx):
     eq((st, h.get("range")), (204, "0-%d" % (acked - 1)), "upload status before crash")
 
     # chunk 5: headers + 3 MiB of the 8 MiB body on a raw socket, then kill -9
-    u = urllib.parse.urlsplit(loc)
-    s = socket.create_connection(("127.0.0.1", reg.port))
-    head = ("PATCH %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
-            "Content-Length: %d\r\nContent-Range: %d-%d\r\n\r\n"
-            % (loc, reg.port, chunk, acked, acked + chunk - 1)).encode()
     sent_partial = 3 * MiB
-    s.sendall(head + data[acked:acked + sent_partial])
+    s = raw_request(reg, "PATCH", loc, {
+        "Content-Type": "application/octet-stream", "Content-Length": str(chunk),
+        "Content-Range": "%d-%d" % (acked, acked + chunk - 1)},
+        data[acked:acked + sent_partial])
     time.sleep(0.5)  # let the server consume (and write) part of it
     alive(reg, "during partial PATCH")
     reg.kill9()
@@ -276,8 +285,85 @@ def test_kill_mid_patch_then_resume(ctx):
     eq(st, 200, "GET blob")
     eq(len(got), total, "GET length")
     eq(got == data, True, "GET bytes identical")
-    n = check_blob_files(reg)
-    eq(n >= 1, True, "blob file present on disk")
+    eq(digest in check_blob_files(reg), True, "blob file present on disk")
+    reg.stop()
+
+
+@suite.test
+def test_kill_mid_monolithic_put(ctx):
+    """PUT ?digest= with the whole blob as body, killed half-way: the blob must not exist
+    after restart and nothing may appear in the blob directory."""
+    reg = new_registry(ctx)
+    repo = "crash/mono"
+    data = os.urandom(16 * MiB)
+    digest = sha256(data)
+    loc = start_upload(reg, repo)
+    s = raw_request(reg, "PUT", with_digest(loc, digest), {
+        "Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+        data[:9 * MiB])
+    time.sleep(0.5)
+    alive(reg, "during partial monolithic PUT")
+    reg.kill9()
+    s.close()
+    restart(ctx, reg)
+    eq(blob_status(reg, repo, digest)[0], 404, "half-PUT blob visible after restart")
+    eq(check_blob_files(reg), set(), "finished blob files after a half PUT")
+    push_blob(reg, repo, data)
+    st, got = get_blob(reg, repo, digest)
+    eq((st, got == data), (200, True), "blob after clean re-upload")
+    eq(check_blob_files(reg), {digest}, "blob files")
+    reg.stop()
+
+
+@suite.test
+def test_kill_during_upload_finalize(ctx):
+    """All chunks PATCHed, then the closing PUT ?digest= (empty body) is sent and the server
+    is killed while it verifies/moves the blob, at a few different delays. After restart the
+    blob is either completely there (byte-exact) or absent; finishing the upload (or
+    re-uploading) then works."""
+    reg = new_registry(ctx)
+    repo = "crash/finalize"
+    outcomes, done = [], set()
+    for delay in (0.0, 0.01, 0.03, 0.08):
+        data = os.urandom(32 * MiB)
+        digest = sha256(data)
+        loc = start_upload(reg, repo)
+        for off in range(0, len(data), 8 * MiB):
+            loc = patch_chunk(reg, loc, data[off:off + 8 * MiB], off)
+        s = raw_request(reg, "PUT", with_digest(loc, digest), {"Content-Length": "0"}, b"")
+        time.sleep(delay)
+        alive(reg, "finalize")
+        reg.kill9()
+        # did the response make it out before the kill?
+        s.settimeout(2)
+        try:
+            resp = s.recv(4096)
+        except OSError:
+            resp = b""
+        s.close()
+        acked = resp.startswith(b"HTTP/1.1 201")
+        restart(ctx, reg)
+        st, h = blob_status(reg, repo, digest)
+        if acked:
+            eq(st, 200, "blob acknowledged with 201 before the kill")
+        if st == 200:
+            eq(int(h.get("content-length", -1)), len(data), "finalized blob size")
+            outcomes.append("present")
+        else:
+            eq(st, 404, "blob after killed finalize")
+            st2, h2, _ = reg.request("GET", loc)
+            outcomes.append("absent/upload %d" % st2)
+            if st2 == 204 and h2.get("range") == "0-%d" % (len(data) - 1):
+                finish_upload(reg, loc, digest)
+            else:
+                push_blob(reg, repo, data)
+        st, got = get_blob(reg, repo, digest)
+        eq((st, got == data), (200, True), "blob byte-exact after recovery (delay %s)" % delay)
+        done.add(digest)
+        orphans = check_blob_files(reg) - done
+        if orphans:
+            outcomes[-1] += " (+%d unreferenced blob files)" % len(orphans)
+    print("  note: outcome per kill delay %s: %s" % ((0.0, 0.01, 0.03, 0.08), outcomes))
     reg.stop()
 
 
@@ -545,8 +631,11 @@ def consistency_check(reg, model, worker_repo):
             eq(st, 200, "listed tag %s:%s resolves" % (repo, tag))
             eq(sha256(body), h.get("docker-content-digest"), "listed tag %s hash" % tag)
         eq(sorted(listed), sorted(model.tags[repo]), "tags/list of %s" % repo)
-    nfiles = check_blob_files(reg)
-    return nblobs, nman, nfiles
+    files = check_blob_files(reg)
+    known = set()
+    for repo in model.blobs:
+        known |= set(model.blobs[repo]) | set(model.manifests[repo]) | model.deleted[repo]
+    return nblobs, nman, len(files), len(files - known)
 
 
 @suite.test
@@ -584,11 +673,11 @@ def test_repeated_kill_cycles(ctx):
         if model.errors:
             raise AssertionError("round %d: unexpected responses: %s" % (rnd, model.errors[:5]))
         pend = dict(model.pending)
-        nb, nm, nf = consistency_check(reg, model, worker_repo)
+        nb, nm, nf, orphans = consistency_check(reg, model, worker_repo)
         print("  round %d: %s, %d ops acknowledged, %d pending at kill; now %d blobs, "
-              "%d manifests, %d blob files ok" % (rnd, "SIGTERM" if last else "kill -9",
-                                                 model.ops - ops0, len(pend), nb, nm, nf),
-              flush=True)
+              "%d manifests, %d blob files ok (%d not referenced by any acknowledged op)"
+              % (rnd, "SIGTERM" if last else "kill -9", model.ops - ops0, len(pend), nb, nm,
+                 nf, orphans), flush=True)
     reg.stop()
 
 

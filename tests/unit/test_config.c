@@ -223,10 +223,10 @@ static const char full_example[] =
 	"    disable: false\n"
 	"  tag:\n"
 	"    concurrencylimit: 8\n"
-	"auth:\n"
-	"  htpasswd:\n"
-	"    realm: basic-realm\n"
-	"    path: /path/to/htpasswd\n"
+	"reporting:\n"
+	"  bugsnag:\n"
+	"    apikey: bugsnagapikey\n"
+	"    releasestage: bugsnagreleasestage\n"
 	"middleware:\n"
 	"  registry:\n"
 	"    - name: ARegistryMiddleware\n"
@@ -242,8 +242,8 @@ static const char full_example[] =
 	"  tls:\n"
 	"    certificate: /path/to/x509/public\n"
 	"    key: /path/to/x509/private\n"
-	"    clientcas:\n"
-	"      - /path/to/ca.pem\n"
+	"    ciphersuites:\n"
+	"      - TLS_AES_128_GCM_SHA256\n"
 	"    minimumtls: tls1.2\n"
 	"  debug:\n"
 	"    addr: localhost:5001\n"
@@ -324,9 +324,9 @@ static void test_full_distribution_example(void)
 	const char *unknown[] = {"log.formatter", "log.fields",    "log.hooks",
 				 "loglevel",      "storage.filesystem.maxthreads",
 				 "storage.cache", "storage.maintenance",
-				 "storage.redirect", "storage.tag", "auth", "middleware",
+				 "storage.redirect", "storage.tag", "reporting", "middleware",
 				 "http.prefix",   "http.host",     "http.secret", "http.relativeurls",
-				 "http.draintimeout", "http.tls.clientcas", "http.tls.minimumtls",
+				 "http.draintimeout", "http.tls.ciphersuites", "http.tls.minimumtls",
 				 "http.debug",    "http.headers",  "http.http2", "notifications",
 				 "redis",         "health",        "proxy",       "validation",
 				 "compatibility"};
@@ -893,6 +893,30 @@ static void test_unknown_key_with_control_bytes_is_logged_on_one_line(void)
 	berth_config_free(c);
 }
 
+/* Access control berth cannot enforce yet must stop the start, never be skipped. */
+static void test_access_control_sections_refused(void)
+{
+	static const char *const docs[] = {
+		"auth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n",
+		"http:\n  tls:\n    certificate: /c\n    key: /k\n    clientcas:\n      - /ca.pem\n",
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		char path[256], ebuf[512] = "";
+		struct berth_config *c = NULL;
+		snprintf(path, sizeof path, "/tmp/berth-cfg-refuse-%d-%zu.yml", (int)getpid(), i);
+		FILE *f = fopen(path, "w");
+		CHECK(f != NULL);
+		if (!f) continue;
+		fputs(docs[i], f);
+		fclose(f);
+		CHECK_EQ_INT(berth_config_load(path, &c, ebuf, sizeof ebuf), BERTH_EINVAL);
+		CHECK(strstr(ebuf, "not supported") != NULL);
+		CHECK(c == NULL);
+		berth_config_free(c);
+		unlink(path);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
@@ -925,6 +949,7 @@ int main(void)
 	T_RUN(test_version_other_than_0_1_warns);
 	T_RUN(test_keys_are_case_sensitive_like_distribution);
 	T_RUN(test_unknown_key_with_control_bytes_is_logged_on_one_line);
+	T_RUN(test_access_control_sections_refused);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];

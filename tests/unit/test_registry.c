@@ -1,0 +1,307 @@
+/* The registry use cases over the real filesystem store and SQLite metadata, in a temporary
+ * folder: uploads, digest checks, restarts, manifests, tags, deletion. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "../../src/core/registry.h"
+#include "t.h"
+
+static char root[256];
+
+static struct berth_registry *open_reg(int delete_enabled)
+{
+	struct berth_store *st = NULL;
+	struct berth_meta *m = NULL;
+	struct berth_registry *r = NULL;
+	char db[512];
+	struct berth_registry_opts o = {.delete_enabled = delete_enabled,
+					.manifest_max = 4 << 20,
+					.upload_expiry = 3600,
+					.durable = 0};
+	snprintf(db, sizeof db, "%s/meta.db", root);
+	if (berth_store_fs_open(root, &st) || berth_meta_sqlite_open(db, 0, &m) ||
+	    berth_registry_new(st, m, &o, &r)) {
+		fprintf(stderr, "cannot open registry in %s\n", root);
+		exit(2);
+	}
+	return r;
+}
+
+static struct berth_digest dig(const char *s)
+{
+	struct berth_digest d;
+	if (berth_digest_of(BERTH_DIGEST_SHA256, s, strlen(s), &d)) abort();
+	return d;
+}
+
+/* Pushes data as one chunk into repo; returns the finish result. */
+static berth_err push(struct berth_registry *r, const char *repo, const char *data,
+		      const struct berth_digest *d)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	berth_err e = berth_registry_upload_start(r, repo, id);
+	if (e) return e;
+	if ((e = berth_registry_upload_writer(r, repo, id, 0, 0, &w))) return e;
+	e = berth_upload_writer_write(w, data, strlen(data));
+	berth_upload_writer_close(w);
+	if (e) return e;
+	return berth_registry_upload_finish(r, repo, id, d, NULL);
+}
+
+static void test_upload_roundtrip(void)
+{
+	struct berth_registry *r = open_reg(1);
+	struct berth_digest d = dig("hello world");
+	int64_t size = -1;
+	int fd = -1;
+	char buf[32] = {0};
+	CHECK_EQ_INT(push(r, "a/b", "hello world", &d), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "a/b", &d, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 11);
+	CHECK_EQ_INT(berth_registry_blob_open(r, "a/b", &d, &fd, &size), BERTH_OK);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(read(fd, buf, sizeof buf), 11);
+	close(fd);
+	CHECK_STR(buf, "hello world");
+	/* Not served from another repository until mounted there. */
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "other", &d, &size), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_mount(r, "other", &d, "a/b"), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "other", &d, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_mount(r, "third", &d, "nowhere"), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_mount(r, "third", &d, NULL), BERTH_OK);
+	berth_registry_free(r);
+}
+
+static void test_digest_mismatch_keeps_nothing(void)
+{
+	struct berth_registry *r = open_reg(1);
+	struct berth_digest wrong = dig("something else");
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	int64_t size;
+	CHECK_EQ_INT(berth_registry_upload_start(r, "m", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "m", id, 0, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "abc", 3), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "m", id, &wrong, NULL), BERTH_EDIGEST_INVALID);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "m", id, &size), BERTH_EUPLOAD_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "m", &wrong, &size), BERTH_EBLOB_UNKNOWN);
+	struct berth_digest right = dig("abc");
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "m", &right, &size), BERTH_EBLOB_UNKNOWN);
+	berth_registry_free(r);
+}
+
+static void test_chunks_offsets_and_restart(void)
+{
+	struct berth_registry *r = open_reg(1);
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL, *w2 = NULL;
+	struct berth_digest d = dig("0123456789");
+	int64_t size = -1;
+	CHECK_EQ_INT(berth_registry_upload_start(r, "c", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "c", id, 0, 0, &w), BERTH_OK);
+	/* One writer at a time. */
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "c", id, -1, 0, &w2), BERTH_EUPLOAD_INVALID);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "01234", 5), BERTH_OK);
+	berth_upload_writer_close(w);
+	/* A chunk that doesn't start at the current offset is refused. */
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "c", id, 3, 0, &w), BERTH_ERANGE);
+	/* Another repository cannot touch the session. */
+	CHECK_EQ_INT(berth_registry_upload_status(r, "d", id, &size), BERTH_EUPLOAD_UNKNOWN);
+	berth_registry_free(r);
+
+	/* After a restart the hash state is gone: it is rebuilt from the staged bytes. */
+	r = open_reg(1);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "c", id, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 5);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "c", id, 5, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "56789", 5), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "c", id, &d, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 10);
+	berth_registry_free(r);
+}
+
+static void test_sha512_upload(void)
+{
+	struct berth_registry *r = open_reg(1);
+	struct berth_digest d;
+	int64_t size;
+	CHECK_EQ_INT(berth_digest_of(BERTH_DIGEST_SHA512, "xyz", 3, &d), BERTH_OK);
+	/* The session hashed with sha256 by default; finishing with sha512 rehashes. */
+	CHECK_EQ_INT(push(r, "s", "xyz", &d), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "s", &d, &size), BERTH_OK);
+	berth_registry_free(r);
+}
+
+static const char *image_manifest(char *buf, size_t len, const struct berth_digest *cfg,
+				  size_t cfg_size, const struct berth_digest *layer, size_t lsize)
+{
+	snprintf(buf, len,
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+		 "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 cfg->s, cfg_size, layer->s, lsize);
+	return buf;
+}
+
+struct names {
+	char all[1024];
+	int n;
+};
+
+static int collect(void *ctx, const char *name, size_t len)
+{
+	struct names *c = ctx;
+	size_t l = strlen(c->all);
+	snprintf(c->all + l, sizeof c->all - l, "%s%.*s", c->n ? "," : "", (int)len, name);
+	c->n++;
+	return 0;
+}
+
+static void test_manifests_and_tags(void)
+{
+	struct berth_registry *r = open_reg(1);
+	struct berth_digest cfg = dig("{}"), layer = dig("layer"), d, sub;
+	struct berth_registry_manifest m;
+	struct names nm = {0};
+	char body[1024];
+	int has_sub = 0;
+	image_manifest(body, sizeof body, &cfg, 2, &layer, 5);
+	/* References must exist in the repository first. */
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", "v1", NULL, body, strlen(body), &d,
+						 &has_sub, &sub),
+		     BERTH_EMANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(push(r, "img", "{}", &cfg), BERTH_OK);
+	CHECK_EQ_INT(push(r, "img", "layer", &layer), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", "v1", NULL, body, strlen(body), &d,
+						 &has_sub, &sub),
+		     BERTH_OK);
+	CHECK_EQ_INT(has_sub, 0);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", "v2", NULL, body, strlen(body), &d,
+						 &has_sub, &sub),
+		     BERTH_OK);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", "Bad+Tag", NULL, body, strlen(body),
+						 &d, &has_sub, &sub),
+		     BERTH_ETAG_INVALID);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "v1", 1, &m), BERTH_OK);
+	CHECK_EQ_INT(m.len, strlen(body));
+	CHECK(m.content && memcmp(m.content, body, m.len) == 0);
+	CHECK_STR(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+	CHECK(berth_digest_eq(&m.digest, &d));
+	berth_registry_manifest_clear(&m);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", d.s, 0, &m), BERTH_OK);
+	CHECK_EQ_INT(m.len, strlen(body));
+	CHECK(m.content == NULL);
+	berth_registry_manifest_clear(&m);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "nope", 1, &m), BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "none", "v1", 1, &m), BERTH_ENAME_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "sha256:zz", 1, &m),
+		     BERTH_EDIGEST_INVALID);
+
+	CHECK_EQ_INT(berth_registry_tags(r, "img", NULL, -1, collect, &nm), BERTH_OK);
+	CHECK_STR(nm.all, "v1,v2");
+	memset(&nm, 0, sizeof nm);
+	CHECK_EQ_INT(berth_registry_tags(r, "img", "v1", 10, collect, &nm), BERTH_OK);
+	CHECK_STR(nm.all, "v2");
+	CHECK_EQ_INT(berth_registry_tags(r, "nope", NULL, -1, collect, &nm), BERTH_ENAME_UNKNOWN);
+
+	/* Delete by tag removes only the tag; by digest removes the manifest and its tags. */
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", "v1"), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "v1", 1, &m), BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "v2", 0, &m), BERTH_OK);
+	berth_registry_manifest_clear(&m);
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", d.s), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "v2", 0, &m), BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", d.s), BERTH_EMANIFEST_UNKNOWN);
+	berth_registry_free(r);
+
+	r = open_reg(0);
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", "v2"), BERTH_EUNSUPPORTED);
+	CHECK_EQ_INT(berth_registry_blob_delete(r, "img", &cfg), BERTH_EUNSUPPORTED);
+	berth_registry_free(r);
+}
+
+static void test_manifest_limits(void)
+{
+	struct berth_registry *r = open_reg(1);
+	struct berth_digest d, sub;
+	int has_sub;
+	char *big = malloc((4 << 20) + 2);
+	memset(big, ' ', (4 << 20) + 1);
+	big[(4 << 20) + 1] = '\0';
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "lim", "t", NULL, big, (4 << 20) + 1, &d,
+						 &has_sub, &sub),
+		     BERTH_ETOO_LARGE);
+	free(big);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "lim", "t", NULL, "{", 1, &d, &has_sub, &sub),
+		     BERTH_EMANIFEST_INVALID);
+	/* By digest: the digest must be the bytes'. */
+	const char *idx = "{\"schemaVersion\":2,\"mediaType\":"
+			  "\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}";
+	struct berth_digest other = dig("x");
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "lim", other.s, NULL, idx, strlen(idx), &d,
+						 &has_sub, &sub),
+		     BERTH_EDIGEST_INVALID);
+	struct berth_digest right = dig(idx);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "lim", right.s, NULL, idx, strlen(idx), &d,
+						 &has_sub, &sub),
+		     BERTH_OK);
+	berth_registry_free(r);
+}
+
+static int count_uploads(void)
+{
+	char p[512];
+	int n = 0;
+	struct dirent *de;
+	snprintf(p, sizeof p, "%s/uploads", root);
+	DIR *dir = opendir(p);
+	if (!dir) return -1;
+	while ((de = readdir(dir))) n += de->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static void test_janitor(void)
+{
+	struct berth_registry *r = open_reg(1);
+	char id[BERTH_UPLOAD_ID_LEN + 1], id2[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	int before = count_uploads();
+	CHECK_EQ_INT(berth_registry_upload_start(r, "j", id), BERTH_OK);
+	/* A single-request push interrupted before its end leaves an orphan staging file. */
+	CHECK_EQ_INT(berth_registry_upload_anonymous(r, "j", BERTH_DIGEST_SHA256, id2, &w),
+		     BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(count_uploads(), before + 2);
+	berth_registry_free(r);
+	r = open_reg(1);
+	berth_registry_janitor(r, 1);
+	/* The orphan goes; the live session stays. */
+	CHECK_EQ_INT(count_uploads(), before + 1);
+	int64_t size;
+	CHECK_EQ_INT(berth_registry_upload_status(r, "j", id, &size), BERTH_OK);
+	berth_registry_free(r);
+}
+
+int main(void)
+{
+	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
+	if (!mkdtemp(root)) return 2;
+	T_RUN(test_upload_roundtrip);
+	T_RUN(test_digest_mismatch_keeps_nothing);
+	T_RUN(test_chunks_offsets_and_restart);
+	T_RUN(test_sha512_upload);
+	T_RUN(test_manifests_and_tags);
+	T_RUN(test_manifest_limits);
+	T_RUN(test_janitor);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+	return T_DONE("unit-registry");
+}
