@@ -17,6 +17,7 @@ import os
 import random
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -473,6 +474,7 @@ class Model:
         self.pending = {}                          # worker -> op tuple
         self.errors = []
         self.ops = 0
+        self.verified = set()                      # (repo, digest) blobs already GET-checked
 
 
 def mixed_worker(reg, model, w, repo, other_repos, stop):
@@ -609,10 +611,19 @@ def consistency_check(reg, model, worker_repo):
 
     nblobs = nman = 0
     for repo in model.blobs:
+        # full GET + hash for blobs not yet verified and a sample of older ones; HEAD for all
+        old = [d for d in model.blobs[repo] if (repo, d) in model.verified]
+        sample = set(random.sample(old, min(len(old), 40)))
         for d, size in model.blobs[repo].items():
-            st, body = get_blob(reg, repo, d)
-            eq(st, 200, "acknowledged blob %s in %s" % (d, repo))
-            eq((len(body), sha256(body)), (size, d), "blob %s content" % d)
+            if (repo, d) in model.verified and d not in sample:
+                st, h = blob_status(reg, repo, d)
+                eq((st, int(h.get("content-length", -1))), (200, size),
+                   "HEAD acknowledged blob %s in %s" % (d, repo))
+            else:
+                st, body = get_blob(reg, repo, d)
+                eq(st, 200, "acknowledged blob %s in %s" % (d, repo))
+                eq((len(body), sha256(body)), (size, d), "blob %s content" % d)
+                model.verified.add((repo, d))
             nblobs += 1
         for d, raw in model.manifests[repo].items():
             st, h, body = get_manifest(reg, repo, d)
@@ -636,6 +647,26 @@ def consistency_check(reg, model, worker_repo):
     for repo in model.blobs:
         known |= set(model.blobs[repo]) | set(model.manifests[repo]) | model.deleted[repo]
     return nblobs, nman, len(files), len(files - known)
+
+
+def crash_during_startup(ctx, reg):
+    """Start the server, SIGKILL it a few ms into startup (before or while it opens its
+    storage), then start it normally."""
+    reg.kill9()
+    e = dict(os.environ)
+    e.update({"REGISTRY_HTTP_ADDR": "127.0.0.1:%d" % reg.port,
+              "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": os.path.join(reg.data_dir, "store"),
+              "REGISTRY_STORAGE_DELETE_ENABLED": "true"})
+    e.update(ctx["env"])
+    args = [reg.binary, "serve"]
+    if reg.kind == "distribution":
+        args.append(os.path.join(reg.data_dir, "config.yml"))
+    with open(os.path.join(reg.data_dir, "startup-kill.log"), "ab") as log:
+        p = subprocess.Popen(args, stdout=log, stderr=log, env=e)
+        time.sleep(random.uniform(0.0, 0.05))
+        p.kill()
+        p.wait()
+    reg.start(env=ctx["env"], data_dir=reg.data_dir, port=reg.port)
 
 
 @suite.test
@@ -670,6 +701,11 @@ def test_repeated_kill_cycles(ctx):
             for t in threads:
                 t.join()
             restart(ctx, reg)
+            if rnd == 2:  # double crash: kill again right after the restart (recovery) ...
+                reg.kill9()
+                restart(ctx, reg)
+            if rnd == 1:  # ... and kill one at a random moment of startup itself
+                crash_during_startup(ctx, reg)
         if model.errors:
             raise AssertionError("round %d: unexpected responses: %s" % (rnd, model.errors[:5]))
         pend = dict(model.pending)
