@@ -31,6 +31,7 @@ typedef enum berth_err {
 	BERTH_EUNAUTHORIZED,         /* authentication required */
 	BERTH_ETOOMANY,              /* too many requests / sessions */
 	BERTH_ENOTFOUND,             /* generic not found (config file, route) */
+	BERTH_EPAGE_INVALID,         /* a listing's n or last is malformed */
 	BERTH_E_COUNT
 } berth_err;
 

@@ -44,6 +44,14 @@ struct berth_meta_referrer {
 	const char *annotations_json; /* NULL when none */
 };
 
+/* One finished upload to record: the blob, its link into repo, and the end of its session. */
+struct berth_meta_publish {
+	const char *repo;
+	const struct berth_digest *digest;
+	int64_t size;
+	const char *upload_id; /* NULL for a single-request push (no session row) */
+};
+
 /* Listing callbacks return 0 to go on, non-zero to stop. */
 typedef int (*berth_meta_name_fn)(void *ctx, const char *name, size_t len);
 typedef int (*berth_meta_referrer_fn)(void *ctx, const struct berth_meta_referrer *r);
@@ -60,6 +68,9 @@ struct berth_meta_ops {
 	berth_err (*blob_find)(struct berth_meta *m, const struct berth_digest *d, int64_t *size);
 	berth_err (*blob_unlink)(struct berth_meta *m, const char *repo,
 				 const struct berth_digest *d);
+	/* Records n finished uploads in one transaction (group commit). */
+	berth_err (*blobs_publish)(struct berth_meta *m, const struct berth_meta_publish *items,
+				   size_t n);
 	/* Stores the manifest and (tag != NULL) points tag at it, in one transaction, after
 	 * checking every reference exists in repo (BERTH_EMANIFEST_BLOB_UNKNOWN otherwise). */
 	berth_err (*manifest_put)(struct berth_meta *m, const char *repo,

@@ -312,6 +312,41 @@ fail:
 	return e;
 }
 
+static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
+				  size_t n)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s;
+	berth_err e;
+	if ((e = tx(c, S_BEGIN))) return e;
+	for (size_t i = 0; i < n; i++) {
+		const struct berth_meta_publish *it = &items[i];
+		int64_t rid;
+		if ((e = repo_ensure(c, it->repo, &rid))) goto fail;
+		e = BERTH_EDB;
+		if (!(s = stmt(c, S_BLOB_INS))) goto fail;
+		bind_text(s, 1, it->digest->s);
+		sqlite3_bind_int64(s, 2, it->size);
+		if ((e = exec_stmt(c, s, "insert blob"))) goto fail;
+		e = BERTH_EDB;
+		if (!(s = stmt(c, S_LINK_INS))) goto fail;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, it->digest->s);
+		if ((e = exec_stmt(c, s, "link blob"))) goto fail;
+		if (it->upload_id) {
+			e = BERTH_EDB;
+			if (!(s = stmt(c, S_UP_DEL))) goto fail;
+			bind_text(s, 1, it->upload_id);
+			if ((e = exec_stmt(c, s, "delete upload"))) goto fail;
+		}
+	}
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
+}
+
 static berth_err size_query(struct conn *c, sqlite3_stmt *s, int64_t *size)
 {
 	int rc = sqlite3_step(s);
@@ -679,6 +714,7 @@ static const struct berth_meta_ops sq_ops = {
 	.blob_get = sq_blob_get,
 	.blob_find = sq_blob_find,
 	.blob_unlink = sq_blob_unlink,
+	.blobs_publish = sq_blobs_publish,
 	.manifest_put = sq_manifest_put,
 	.manifest_get = sq_manifest_get,
 	.manifest_head = sq_manifest_head,

@@ -30,12 +30,33 @@ struct session {
 	struct session *next;
 };
 
+struct berth_registry_commit {
+	struct berth_registry_commit *next;
+	char repo[BERTH_NAME_MAX + 1];
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_digest d;
+	int64_t size;
+	int anonymous;
+	struct session *s; /* held (busy) until the commit ends */
+	berth_registry_done_fn done;
+	void *ctx;
+	berth_err result;
+};
+
 struct berth_registry {
 	struct berth_store *store;
 	struct berth_meta *meta;
 	struct berth_registry_opts opts;
 	pthread_mutex_t lock; /* guards sessions */
 	struct session *sessions[SESSION_BUCKETS];
+
+	/* group commit of finished uploads */
+	pthread_t committer;
+	int committer_running;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct berth_registry_commit *qhead, **qtail;
+	int stopping;
 };
 
 struct berth_upload_writer {
@@ -185,6 +206,8 @@ static void new_uuid(char id[BERTH_UPLOAD_ID_LEN + 1])
 		 b[15]);
 }
 
+static void *committer_main(void *arg);
+
 berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 			     const struct berth_registry_opts *opts, struct berth_registry **out)
 {
@@ -194,6 +217,17 @@ berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 	r->meta = meta;
 	r->opts = *opts;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->qlock, NULL);
+	pthread_cond_init(&r->qcond, NULL);
+	r->qtail = &r->qhead;
+	if (pthread_create(&r->committer, NULL, committer_main, r) != 0) {
+		pthread_cond_destroy(&r->qcond);
+		pthread_mutex_destroy(&r->qlock);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return BERTH_ENOMEM;
+	}
+	r->committer_running = 1;
 	*out = r;
 	return BERTH_OK;
 }
@@ -201,6 +235,16 @@ berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 void berth_registry_free(struct berth_registry *r)
 {
 	if (!r) return;
+	if (r->committer_running) {
+		/* Commits already queued are finished first: their clients are waiting. */
+		pthread_mutex_lock(&r->qlock);
+		r->stopping = 1;
+		pthread_cond_signal(&r->qcond);
+		pthread_mutex_unlock(&r->qlock);
+		pthread_join(r->committer, NULL);
+	}
+	pthread_cond_destroy(&r->qcond);
+	pthread_mutex_destroy(&r->qlock);
 	for (size_t i = 0; i < SESSION_BUCKETS; i++) {
 		struct session *s = r->sessions[i], *next;
 		for (; s; s = next) {
@@ -453,16 +497,18 @@ void berth_upload_writer_close(struct berth_upload_writer *w)
 	free(w);
 }
 
-berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
-				       const char *id, const struct berth_digest *d,
-				       int64_t *size_out)
+berth_err berth_registry_upload_prepare(struct berth_registry *r, const char *repo,
+					const char *id, const struct berth_digest *d,
+					struct berth_registry_commit **out)
 {
+	struct berth_registry_commit *c = NULL;
 	struct session *s = NULL;
 	struct berth_digest got;
 	int64_t created, size;
 	int anonymous = session_is_anonymous(r, id);
 	berth_err e;
 
+	if (strlen(repo) > BERTH_NAME_MAX) return BERTH_ENAME_INVALID;
 	if (!anonymous && (e = r->meta->ops->upload_get(r->meta, id, repo, &created))) return e;
 	if ((e = r->store->ops->upload_size(r->store, id, &size))) {
 		if (e == BERTH_EUPLOAD_UNKNOWN && !anonymous)
@@ -470,31 +516,156 @@ berth_err berth_registry_upload_finish(struct berth_registry *r, const char *rep
 		return e;
 	}
 	if ((e = session_acquire(r, id, anonymous, &s))) return e;
-	if ((e = session_rehash(r, s, size, d->alg))) goto out;
+	if ((e = session_rehash(r, s, size, d->alg))) goto fail;
 	e = berth_hasher_final(s->h, &got);
 	s->hashed = -1; /* the hasher is spent either way */
-	if (e) goto out;
+	if (e) goto fail;
 	if (!berth_digest_eq(&got, d)) {
 		/* Spec: a digest mismatch fails the upload; nothing of it stays. */
 		session_release(r, s);
 		upload_discard(r, id, anonymous);
 		return BERTH_EDIGEST_INVALID;
 	}
-	if ((e = r->store->ops->upload_commit(r->store, id, d, r->opts.durable))) goto out;
-	if ((e = r->meta->ops->blob_link(r->meta, repo, d, size))) {
-		/* The blob is published but unlinked: harmless, and GC reclaims it. */
-		session_release(r, s);
-		upload_discard(r, id, anonymous);
-		return e;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		e = BERTH_ENOMEM;
+		goto fail;
 	}
-	session_release(r, s);
-	if (!anonymous) (void)r->meta->ops->upload_delete(r->meta, id);
-	session_forget(r, id);
-	if (size_out) *size_out = size;
+	snprintf(c->repo, sizeof c->repo, "%s", repo);
+	snprintf(c->id, sizeof c->id, "%s", id);
+	c->d = *d;
+	c->size = size;
+	c->anonymous = anonymous;
+	c->s = s;
+	*out = c;
 	return BERTH_OK;
-out:
+fail:
 	session_release(r, s);
 	return e;
+}
+
+void berth_registry_commit_submit(struct berth_registry *r, struct berth_registry_commit *c,
+				  berth_registry_done_fn done, void *ctx)
+{
+	c->done = done;
+	c->ctx = ctx;
+	c->next = NULL;
+	pthread_mutex_lock(&r->qlock);
+	*r->qtail = c;
+	r->qtail = &c->next;
+	pthread_cond_signal(&r->qcond);
+	pthread_mutex_unlock(&r->qlock);
+}
+
+/* One batch: flush the staged bytes, rename them into place, record them all in one
+ * metadata transaction, flush again (names and metadata), then answer every waiter. A client
+ * hears 201 only once its blob is durable. */
+static void commit_batch(struct berth_registry *r, struct berth_registry_commit *list)
+{
+	struct berth_meta_publish *items = NULL;
+	size_t n = 0, k = 0;
+	berth_err e = BERTH_OK;
+	struct berth_registry_commit *c, *next;
+
+	struct timespec t0, t1, t2;
+	for (c = list; c; c = c->next) n++;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (r->opts.durable) e = r->store->ops->sync(r->store);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (c = list; c; c = c->next) {
+		c->result = e;
+		if (!e) c->result = r->store->ops->upload_commit(r->store, c->id, &c->d, 0);
+	}
+	items = calloc(n, sizeof *items);
+	for (c = list; c && items; c = c->next) {
+		if (c->result) continue;
+		items[k].repo = c->repo;
+		items[k].digest = &c->d;
+		items[k].size = c->size;
+		items[k].upload_id = c->anonymous ? NULL : c->id;
+		k++;
+	}
+	e = items ? BERTH_OK : BERTH_ENOMEM;
+	if (!e && k) e = r->meta->ops->blobs_publish(r->meta, items, k);
+	if (!e && k && r->opts.durable) e = r->store->ops->sync(r->store);
+	free(items);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	berth_log(BERTH_LOG_DEBUG, "commit: batch of %zu, data flush %.2f ms, total %.2f ms", n,
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		  (double)(t2.tv_sec - t0.tv_sec) * 1e3 + (double)(t2.tv_nsec - t0.tv_nsec) / 1e6);
+	for (c = list; c; c = next) {
+		next = c->next;
+		if (!c->result) {
+			/* Renamed: the staged object is gone whatever happened to the metadata. A
+			 * blob published but not linked is harmless; GC reclaims it. */
+			c->result = e;
+			session_release(r, c->s);
+			session_forget(r, c->id);
+		} else {
+			session_release(r, c->s);
+		}
+		if (c->result)
+			berth_log(BERTH_LOG_ERROR, "upload %s: publishing %s failed: %s", c->id,
+				  c->d.s, berth_err_str(c->result));
+		c->done(c->ctx, c->result);
+		free(c);
+	}
+}
+
+static void *committer_main(void *arg)
+{
+	struct berth_registry *r = arg;
+	for (;;) {
+		struct berth_registry_commit *list;
+		pthread_mutex_lock(&r->qlock);
+		while (!r->qhead && !r->stopping) pthread_cond_wait(&r->qcond, &r->qlock);
+		list = r->qhead;
+		r->qhead = NULL;
+		r->qtail = &r->qhead;
+		pthread_mutex_unlock(&r->qlock);
+		if (!list) break; /* stopping, and nothing left */
+		commit_batch(r, list);
+	}
+	return NULL;
+}
+
+struct waiter {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int done;
+	berth_err e;
+};
+
+static void waiter_done(void *ctx, berth_err e)
+{
+	struct waiter *w = ctx;
+	pthread_mutex_lock(&w->m);
+	w->e = e;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
+				       const char *id, const struct berth_digest *d,
+				       int64_t *size_out)
+{
+	struct berth_registry_commit *c = NULL;
+	struct waiter w = {.done = 0};
+	int64_t size;
+	berth_err e = berth_registry_upload_prepare(r, repo, id, d, &c);
+	if (e) return e;
+	size = c->size;
+	pthread_mutex_init(&w.m, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	berth_registry_commit_submit(r, c, waiter_done, &w);
+	pthread_mutex_lock(&w.m);
+	while (!w.done) pthread_cond_wait(&w.cv, &w.m);
+	pthread_mutex_unlock(&w.m);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.m);
+	if (!w.e && size_out) *size_out = size;
+	return w.e;
 }
 
 /* ---- manifests ---- */

@@ -71,8 +71,20 @@ int64_t berth_upload_writer_size(const struct berth_upload_writer *w);
 /* Ends the write (bytes already written stay). */
 void berth_upload_writer_close(struct berth_upload_writer *w);
 
-/* Closes the upload: verifies the bytes hash to d (BERTH_EDIGEST_INVALID otherwise, and the
- * session is discarded), publishes the blob and links it to repo. Must not hold a writer. */
+/* Closing an upload is two steps so the publication can be group-committed off the caller's
+ * thread: prepare verifies the bytes hash to d (BERTH_EDIGEST_INVALID otherwise, and the
+ * session is discarded) and returns a pending commit; submit queues it, and done(ctx, result)
+ * is called from the committer thread once the blob is durable, published and linked to repo
+ * (or failed). A batch of commits shares two storage flushes. Must not hold a writer. */
+struct berth_registry_commit;
+typedef void (*berth_registry_done_fn)(void *ctx, berth_err result);
+berth_err berth_registry_upload_prepare(struct berth_registry *r, const char *repo,
+					const char *id, const struct berth_digest *d,
+					struct berth_registry_commit **c) BERTH_MUST_CHECK;
+void berth_registry_commit_submit(struct berth_registry *r, struct berth_registry_commit *c,
+				  berth_registry_done_fn done, void *ctx);
+
+/* prepare + submit, waiting for the result. */
 berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
 				       const char *id, const struct berth_digest *d,
 				       int64_t *size) BERTH_MUST_CHECK;

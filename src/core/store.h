@@ -31,8 +31,12 @@ struct berth_store_ops {
 				 struct berth_store_writer **w, int64_t *size);
 	berth_err (*upload_read)(struct berth_store *st, const char *id, int64_t off, void *buf,
 				 size_t len, size_t *got);
+	/* Publishes the staged bytes as blob d. durable: flush data and name before returning;
+	 * otherwise the caller makes it durable with sync (group commit). */
 	berth_err (*upload_commit)(struct berth_store *st, const char *id,
 				   const struct berth_digest *d, int durable);
+	/* Makes everything written so far durable (data and names): one flush for a batch. */
+	berth_err (*sync)(struct berth_store *st);
 	berth_err (*upload_remove)(struct berth_store *st, const char *id);
 	/* Calls fn for each staged upload id, with its age in seconds. */
 	berth_err (*upload_list)(struct berth_store *st,

@@ -28,6 +28,8 @@ unsigned berth_http_status_of(berth_err e, const char **code)
 	case BERTH_EUNAUTHORIZED: *code = "UNAUTHORIZED"; return 401;
 	case BERTH_ETOOMANY: *code = "TOOMANYREQUESTS"; return 429;
 	case BERTH_ENOTFOUND: *code = "NOT_FOUND"; return 404;
+	/* Not in the spec's list; Distribution's code for the same condition. */
+	case BERTH_EPAGE_INVALID: *code = "PAGINATION_NUMBER_INVALID"; return 400;
 	case BERTH_EINVAL: *code = "UNSUPPORTED"; return 400;
 	case BERTH_ENOSPC: *code = "UNKNOWN"; return 507;
 	case BERTH_ENOMEM:
@@ -55,7 +57,8 @@ struct MHD_Response *resp_error(struct req *q, berth_err e, const char *detail,
 	if (body) text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (!text) return resp_empty();
-	r = resp_heap(text, strlen(text));
+	q->bytes_out = (int64_t)strlen(text);
+	r = resp_heap(text, q->bytes_out);
 	if (!r) {
 		free(text);
 		return resp_empty();

@@ -42,9 +42,10 @@ static enum MHD_Result blob_get(struct req *q)
 		if (range) {
 			e = berth_range_parse_range(range, strlen(range), size, &start, &end);
 			if (e == BERTH_ERANGE) {
-				unsigned st;
 				close(fd);
-				r = resp_error(q, BERTH_ERANGE, "range not satisfiable", &st);
+				/* RFC 9110 §15.5.17: say how long the blob is. The spec names no
+				 * error code for this, so no error body either. */
+				r = resp_empty();
 				snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
 				resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 				return req_queue(q, 416, r);
@@ -64,6 +65,7 @@ static enum MHD_Result blob_get(struct req *q)
 			return MHD_NO;
 		}
 		if (partial) resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		q->bytes_out = partial ? end - start + 1 : size;
 	}
 	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	resp_header(r, "Docker-Content-Digest", d.s);
@@ -188,6 +190,37 @@ static berth_err end_body(struct req *q, int64_t *size)
 	return e;
 }
 
+/* ---- publishing (group commit) ---- */
+
+static void published(void *ctx, berth_err result)
+{
+	struct req *q = ctx;
+	q->commit_err = result;
+	q->commit_state = 2;
+	MHD_resume_connection(q->conn);
+}
+
+/* Verifies the upload and hands it to the committer, suspending the connection so this
+ * worker serves others while the batch is flushed; called again once resumed. */
+static enum MHD_Result publish(struct req *q)
+{
+	struct berth_registry_commit *c = NULL;
+	berth_err e;
+	if (q->commit_state == 2) {
+		if (q->commit_err) return upload_error(q, q->commit_err, NULL);
+		return blob_created(q, &q->digest);
+	}
+	if (q->commit_state == 1) return MHD_YES; /* spurious call while suspended */
+	e = berth_registry_upload_prepare(q->reg, q->route.name, q->upload_id, &q->digest, &c);
+	q->anonymous = 0; /* finished, discarded or owned by the commit: nothing to cancel */
+	if (e) return upload_error(q, e, NULL);
+	q->commit_state = 1;
+	/* Suspend before submitting: the committer may finish (and resume) at once. */
+	MHD_suspend_connection(q->conn);
+	berth_registry_commit_submit(q->reg, c, published, q);
+	return MHD_YES;
+}
+
 /* ---- POST /blobs/uploads/ ---- */
 
 static void upload_start_begin(struct req *q)
@@ -210,13 +243,10 @@ static enum MHD_Result upload_start(struct req *q)
 	struct MHD_Response *r;
 	int64_t size = 0;
 	berth_err e;
+	if (q->commit_state) return publish(q);
 	if (q->anonymous) {
 		if ((e = end_body(q, &size))) return req_error(q, e, q->err_detail);
-		e = berth_registry_upload_finish(q->reg, q->route.name, q->upload_id, &q->digest,
-						 &size);
-		q->anonymous = 0; /* finished or discarded: nothing left to cancel */
-		if (e) return req_error(q, e, NULL);
-		return blob_created(q, &q->digest);
+		return publish(q);
 	}
 	if (mount) {
 		struct berth_digest d;
@@ -288,11 +318,10 @@ static void upload_put_begin(struct req *q)
 static enum MHD_Result upload_put(struct req *q)
 {
 	int64_t size = 0;
-	berth_err e = end_body(q, &size);
-	if (e) return upload_error(q, e, q->err_detail);
-	e = berth_registry_upload_finish(q->reg, q->route.name, q->upload_id, &q->digest, &size);
-	if (e) return upload_error(q, e, NULL);
-	return blob_created(q, &q->digest);
+	berth_err e;
+	if (q->commit_state) return publish(q);
+	if ((e = end_body(q, &size))) return upload_error(q, e, q->err_detail);
+	return publish(q);
 }
 
 /* ---- DELETE /blobs/uploads/<id> ---- */

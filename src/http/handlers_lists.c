@@ -123,6 +123,7 @@ static enum MHD_Result list_reply(struct req *q, struct sbuf *b, struct list_ctx
 		return req_error(q, BERTH_ENOMEM, NULL);
 	}
 	r = resp_heap(b->p, b->len);
+	q->bytes_out = (int64_t)b->len;
 	if (!r) {
 		free(b->p);
 		return MHD_NO;
@@ -145,7 +146,7 @@ static enum MHD_Result get_tags(struct req *q)
 	const char *last = req_query(q, "last");
 	long n = page_size(q);
 	berth_err e;
-	if (n == -2) return req_error(q, BERTH_EINVAL, "n must be a non-negative integer");
+	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
 	c.want = n;
 	sb_str(&b, "{\"name\":");
 	sb_json_str(&b, q->route.name, strlen(q->route.name));
@@ -172,7 +173,7 @@ static enum MHD_Result get_catalog(struct req *q)
 	const char *last = req_query(q, "last");
 	long n = page_size(q);
 	berth_err e;
-	if (n == -2) return req_error(q, BERTH_EINVAL, "n must be a non-negative integer");
+	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
 	if (n < 0) n = BERTH_CATALOG_DEFAULT;
 	c.want = n;
 	sb_str(&b, "{\"repositories\":[");
@@ -224,6 +225,7 @@ static enum MHD_Result get_referrers(struct req *q)
 	text = json_dumps(idx, JSON_COMPACT);
 	json_decref(idx);
 	if (!text) return req_error(q, BERTH_ENOMEM, NULL);
+	q->bytes_out = (int64_t)strlen(text);
 	r = resp_heap(text, strlen(text));
 	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, BERTH_MT_OCI_INDEX);
 	if (at) resp_header(r, "OCI-Filters-Applied", "artifactType");

@@ -25,6 +25,7 @@ static enum MHD_Result manifest_get(struct req *q)
 		r = resp_head(m.len);
 	} else {
 		r = resp_heap(m.content, m.len);
+		q->bytes_out = (int64_t)m.len;
 		if (r) m.content = NULL; /* the response owns it now */
 	}
 	if (!r) {

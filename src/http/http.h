@@ -47,6 +47,9 @@ struct req {
 	char upload_id[BERTH_UPLOAD_ID_LEN + 1];
 	int anonymous;
 	struct berth_digest digest;
+	/* group commit: the connection is suspended while its blob is published */
+	int commit_state;        /* 0 none, 1 pending, 2 done */
+	berth_err commit_err;
 };
 
 struct handler {

@@ -206,8 +206,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 					  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 					  addr, sizeof addr);
 		}
-		berth_log(BERTH_LOG_INFO, "access %s %s %.300s %u in=%lld %.3fms%s", addr,
-			  q->method, q->url, q->status, (long long)q->received, ms,
+		berth_log(BERTH_LOG_INFO, "access %s %s %.300s %u in=%lld out=%lld %.3fms%s", addr,
+			  q->method, q->url, q->status, (long long)q->received,
+			  (long long)(q->is_head ? 0 : q->bytes_out), ms,
 			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	}
 	req_free(q);
@@ -300,7 +301,7 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-			 MHD_USE_ITC;
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	if (!s) return BERTH_ENOMEM;
 	s->reg = reg;
 	s->cfg = cfg;
@@ -331,7 +332,7 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	else flags |= MHD_USE_POLL;
 	s->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 0 ? cfg->http_threads : 2),
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
