@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct berth_registry {
 	struct berth_registry_opts opts;
 	pthread_mutex_t lock; /* guards sessions */
 	struct session *sessions[SESSION_BUCKETS];
+	atomic_uint_fast64_t generation;
 
 	/* group commit of finished uploads */
 	pthread_t committer;
@@ -263,6 +265,19 @@ const struct berth_registry_opts *berth_registry_opts(const struct berth_registr
 	return &r->opts;
 }
 
+uint64_t berth_registry_generation(const struct berth_registry *r)
+{
+	return atomic_load(&((struct berth_registry *)r)->generation);
+}
+
+/* Called after every successful change a cached read could depend on. Bumping after the
+ * change (not before) is what makes it safe: a reader that sampled the old value before
+ * reading may cache the old state, but under a generation that is already stale. */
+static void bump(struct berth_registry *r)
+{
+	atomic_fetch_add(&r->generation, 1);
+}
+
 /* ---- janitor ---- */
 
 struct janitor_ctx {
@@ -356,7 +371,9 @@ berth_err berth_registry_blob_delete(struct berth_registry *r, const char *repo,
 	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
 	/* Only the repository's link goes: other repositories may hold the same content. The
 	 * bytes are reclaimed by garbage collection once nothing links them. */
-	return r->meta->ops->blob_unlink(r->meta, repo, d);
+	berth_err e = r->meta->ops->blob_unlink(r->meta, repo, d);
+	if (!e) bump(r);
+	return e;
 }
 
 berth_err berth_registry_blob_mount(struct berth_registry *r, const char *repo,
@@ -754,6 +771,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		.ref_is_manifest = is_mf,
 	};
 	if ((e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref))) goto out;
+	bump(r);
 	*digest = got;
 	*has_subject = m->has_subject;
 	if (m->has_subject) *subject = m->subject;
@@ -772,8 +790,10 @@ berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *r
 	berth_err e;
 	if ((e = parse_ref(ref, &by_digest, &d))) return e;
 	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
-	if (by_digest) return r->meta->ops->manifest_delete(r->meta, repo, &d);
-	return r->meta->ops->tag_delete(r->meta, repo, ref);
+	e = by_digest ? r->meta->ops->manifest_delete(r->meta, repo, &d)
+		      : r->meta->ops->tag_delete(r->meta, repo, ref);
+	if (!e) bump(r);
+	return e;
 }
 
 /* ---- listings ---- */

@@ -29,6 +29,10 @@ void berth_registry_free(struct berth_registry *r);
 
 const struct berth_registry_opts *berth_registry_opts(const struct berth_registry *r);
 
+/* A counter that moves on every change a cached read could depend on (manifests, tags,
+ * blob removals; not blob additions). Read it before reading what you cache. */
+uint64_t berth_registry_generation(const struct berth_registry *r);
+
 /* Removes expired sessions; at_startup also removes staged files that have no session. */
 void berth_registry_janitor(struct berth_registry *r, int at_startup);
 

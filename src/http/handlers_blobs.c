@@ -9,6 +9,7 @@
 
 #include "../core/limits.h"
 #include "range.h"
+#include "cache.h"
 #include "http.h"
 
 #define LOC_MAX (BERTH_NAME_MAX + BERTH_DIGEST_MAX + 64)
@@ -20,6 +21,18 @@ static void begin_nothing(struct req *q)
 
 /* ---- pull ---- */
 
+static void blob_headers(struct MHD_Response *r, const struct berth_digest *d)
+{
+	char etag[BERTH_DIGEST_MAX + 3];
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	resp_header(r, "Docker-Content-Digest", d->s);
+	resp_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	snprintf(etag, sizeof etag, "\"%s\"", d->s);
+	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	/* Content-addressed: the bytes behind a digest never change. */
+	resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=31536000");
+}
+
 static enum MHD_Result blob_get(struct req *q)
 {
 	struct berth_digest d;
@@ -27,13 +40,26 @@ static enum MHD_Result blob_get(struct req *q)
 	int64_t size, start = 0, end = 0;
 	int fd = -1, partial = 0;
 	const char *range;
-	char cr[96], etag[BERTH_DIGEST_MAX + 3];
+	char cr[96];
 	berth_err e = berth_digest_parse(q->route.ref, strlen(q->route.ref), &d);
 	if (e) return req_error(q, e, NULL);
 	if (q->is_head) {
+		uint64_t gen = berth_registry_generation(q->reg);
+		char key[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 4];
+		enum MHD_Result ret;
+		int n = snprintf(key, sizeof key, "h%s%c%s", q->route.name, '\0', d.s);
+		size_t klen = n > 0 && (size_t)n < sizeof key ? (size_t)n : 0;
+		if (klen &&
+		    berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status))
+			return ret;
 		if ((e = berth_registry_blob_stat(q->reg, q->route.name, &d, &size)))
 			return req_error(q, e, NULL);
 		r = resp_head((uint64_t)size);
+		blob_headers(r, &d);
+		ret = req_queue_keep(q, 200, r);
+		if (klen) berth_rcache_put(req_cache(q), key, klen, gen, 200, r, 0);
+		else MHD_destroy_response(r);
+		return ret;
 	} else {
 		if ((e = berth_registry_blob_open(q->reg, q->route.name, &d, &fd, &size)))
 			return req_error(q, e, NULL);
@@ -67,12 +93,7 @@ static enum MHD_Result blob_get(struct req *q)
 		if (partial) resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 		q->bytes_out = partial ? end - start + 1 : size;
 	}
-	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	resp_header(r, "Docker-Content-Digest", d.s);
-	resp_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	snprintf(etag, sizeof etag, "\"%s\"", d.s);
-	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
-	resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=31536000");
+	blob_headers(r, &d);
 	return req_queue(q, partial ? 206 : 200, r);
 }
 

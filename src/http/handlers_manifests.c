@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/limits.h"
+#include "cache.h"
 #include "http.h"
 
 static void begin_nothing(struct req *q)
@@ -13,31 +14,45 @@ static void begin_nothing(struct req *q)
 }
 
 
+/* Cache key: kind, repository, reference. Returns its length, 0 when it doesn't fit. */
+static size_t cache_key(char *buf, size_t len, char kind, const char *repo, const char *ref)
+{
+	int n = snprintf(buf, len, "%c%s%c%s", kind, repo, '\0', ref);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
 static enum MHD_Result manifest_get(struct req *q)
 {
 	struct berth_registry_manifest m;
 	struct MHD_Response *r;
-	char etag[BERTH_DIGEST_MAX + 3];
-	berth_err e = berth_registry_manifest_get(q->reg, q->route.name, q->route.ref, !q->is_head,
-						  &m);
+	enum MHD_Result ret;
+	char etag[BERTH_DIGEST_MAX + 3], key[BERTH_NAME_MAX + BERTH_ROUTE_REF_MAX + 4];
+	/* The generation is read before the lookup: see berth_registry_generation. */
+	uint64_t gen = berth_registry_generation(q->reg);
+	size_t klen = cache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
+	berth_err e;
+	/* HEAD and GET share one cached response: libmicrohttpd sends only its headers (with
+	 * the body's length) to a HEAD. */
+	if (klen && berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status))
+		return ret;
+	e = berth_registry_manifest_get(q->reg, q->route.name, q->route.ref, 1, &m);
 	if (e) return req_error(q, e, NULL);
-	if (q->is_head) {
-		r = resp_head(m.len);
-	} else {
-		r = resp_heap(m.content, m.len);
-		q->bytes_out = (int64_t)m.len;
-		if (r) m.content = NULL; /* the response owns it now */
-	}
+	r = resp_heap(m.content, m.len);
 	if (!r) {
 		berth_registry_manifest_clear(&m);
 		return MHD_NO;
 	}
+	m.content = NULL; /* the response owns it now */
+	q->bytes_out = (int64_t)m.len;
 	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, m.media_type);
 	resp_header(r, "Docker-Content-Digest", m.digest.s);
 	snprintf(etag, sizeof etag, "\"%s\"", m.digest.s);
 	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	ret = req_queue_keep(q, 200, r);
+	if (klen) berth_rcache_put(req_cache(q), key, klen, gen, 200, r, m.len);
+	else MHD_destroy_response(r);
 	berth_registry_manifest_clear(&m);
-	return req_queue(q, 200, r);
+	return ret;
 }
 
 static void manifest_put_begin(struct req *q)

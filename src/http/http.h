@@ -74,6 +74,10 @@ const char *req_header(struct req *q, const char *name);
 const char *req_query(struct req *q, const char *name);
 /* Queue resp with status, adding the common headers; destroys resp. */
 enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp);
+/* The same, keeping the caller's reference (to hand it to the response cache). */
+enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Response *resp);
+/* The server's response cache (cache.h). */
+struct berth_rcache *req_cache(struct req *q);
 /* An empty-bodied response (Content-Length: 0). */
 struct MHD_Response *resp_empty(void);
 /* A response owning a copy-free heap buffer (ownership moves). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "cache.h"
 #include "http.h"
 
 struct berth_http_server {
@@ -23,6 +24,7 @@ struct berth_http_server {
 	const struct berth_config *cfg;
 	atomic_int in_flight;
 	unsigned port;
+	struct berth_rcache *cache;
 };
 
 /* ---- helpers shared with the handlers ---- */
@@ -66,15 +68,24 @@ struct MHD_Response *resp_head(uint64_t len)
 	return MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
 }
 
-enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp)
+enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Response *resp)
 {
-	enum MHD_Result ret;
 	if (!resp) return MHD_NO;
 	resp_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
 	q->status = status;
-	ret = MHD_queue_response(q->conn, status, resp);
-	MHD_destroy_response(resp);
+	return MHD_queue_response(q->conn, status, resp);
+}
+
+enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result ret = req_queue_keep(q, status, resp);
+	if (resp) MHD_destroy_response(resp);
 	return ret;
+}
+
+struct berth_rcache *req_cache(struct req *q)
+{
+	return q->srv->cache;
 }
 
 /* ---- request lifecycle ---- */
@@ -288,6 +299,7 @@ static char *read_pem(const char *path)
 static void server_free(struct berth_http_server *s)
 {
 	if (!s) return;
+	berth_rcache_free(s->cache);
 	if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	free(s->tls_cert);
@@ -306,9 +318,11 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	s->reg = reg;
 	s->cfg = cfg;
 	atomic_init(&s->in_flight, 0);
+	/* 1024 entries of at most 64 KiB: a few MiB at worst, usually far less. */
+	s->cache = berth_rcache_new(1024, 64 * 1024);
 	if (resolve_addr(cfg->http_addr, &ss, &sl)) {
 		berth_log(BERTH_LOG_ERROR, "http: cannot resolve address %s", cfg->http_addr);
-		free(s);
+		server_free(s);
 		return BERTH_EINVAL;
 	}
 	if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;

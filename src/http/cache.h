@@ -1,0 +1,28 @@
+/* cache.h — reusable responses for the hottest reads (manifest GET/HEAD, blob HEAD). A
+ * libmicrohttpd response is reference-counted and can be queued many times, so a cached entry
+ * costs no allocation per request. Entries carry the registry's generation (bumped on every
+ * change a cached answer could depend on) and are ignored once it moves on. */
+#ifndef BERTH_CACHE_H
+#define BERTH_CACHE_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct berth_rcache;
+
+/* slots: entries kept (a power of two is rounded to); max_body: largest body cached. */
+struct berth_rcache *berth_rcache_new(size_t slots, size_t max_body);
+void berth_rcache_free(struct berth_rcache *c);
+
+/* Queues the cached response for key on conn when present and of generation gen. Returns 1
+ * and sets *ret and *status when it did, 0 on a miss. */
+int berth_rcache_queue(struct berth_rcache *c, const char *key, size_t klen, uint64_t gen,
+		       struct MHD_Connection *conn, enum MHD_Result *ret, unsigned *status);
+
+/* Stores resp under key. Ownership of the caller's reference moves to the cache (the caller
+ * must not destroy it); when it isn't kept (too big) it is destroyed here. */
+void berth_rcache_put(struct berth_rcache *c, const char *key, size_t klen, uint64_t gen,
+		      unsigned status, struct MHD_Response *resp, size_t body_len);
+
+#endif
