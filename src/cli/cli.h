@@ -5,5 +5,6 @@
 #define BERTH_VERSION "0.1.0"
 
 int berth_cmd_serve(int argc, char **argv);
+int berth_cmd_ref(int argc, char **argv);
 
 #endif

@@ -9,6 +9,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: berth <command> [args]\n\n"
 		   "commands:\n"
 		   "  serve [config.yml]   run the registry (default 127.0.0.1:5000, storage ./data)\n"
+		   "  ref parse [--json] REF\n"
+		   "                       show how an image reference is read (Docker's rules)\n"
 		   "  version              print the version\n");
 }
 
@@ -19,6 +21,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "serve") == 0) return berth_cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ref") == 0) return berth_cmd_ref(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;

@@ -19,7 +19,6 @@ import shutil
 import socket
 import sys
 import threading
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

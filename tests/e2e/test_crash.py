@@ -10,6 +10,7 @@ berth keeps <root>/blobs/sha256/<2 hex>/<64 hex> (root = <data_dir>/store); ever
 <root>/blobs must be such a file and hash to its name (no temp files there).
 Distribution keeps <root>/docker/registry/v2/blobs/sha256/<2>/<64>/data.
 """
+# ASAN_SUITE  (scripts/run-tests.sh also runs this suite against build/asan/berth)
 import hashlib
 import http.client
 import json
@@ -230,63 +231,87 @@ def alive(reg, what):
 
 @suite.test
 def test_kill_mid_patch_then_resume(ctx):
+    """64 MiB chunked upload (8 MiB PATCHes with Content-Range); after 4 acknowledged chunks
+    the 5th PATCH body is cut by kill -9. Round 1 stops sending after 3 MiB and waits; rounds
+    2-3 stream the body and kill at a random moment, so the server may die mid-write()."""
     reg = new_registry(ctx)
     repo = "crash/big"
     total, chunk = 64 * MiB, 8 * MiB
-    data = os.urandom(total)
-    digest = sha256(data)
-    loc = start_upload(reg, repo)
-    acked = 0
-    for i in range(4):  # 32 MiB acknowledged
-        loc = patch_chunk(reg, loc, data[acked:acked + chunk], acked)
-        acked += chunk
-    eq(blob_status(reg, repo, digest)[0], 404, "blob visible before PUT")
-    st, h, _ = reg.request("GET", loc)
-    eq((st, h.get("range")), (204, "0-%d" % (acked - 1)), "upload status before crash")
-
-    # chunk 5: headers + 3 MiB of the 8 MiB body on a raw socket, then kill -9
-    sent_partial = 3 * MiB
-    s = raw_request(reg, "PATCH", loc, {
-        "Content-Type": "application/octet-stream", "Content-Length": str(chunk),
-        "Content-Range": "%d-%d" % (acked, acked + chunk - 1)},
-        data[acked:acked + sent_partial])
-    time.sleep(0.5)  # let the server consume (and write) part of it
-    alive(reg, "during partial PATCH")
-    reg.kill9()
-    s.close()
-    restart(ctx, reg)
-
-    eq(blob_status(reg, repo, digest)[0], 404, "blob visible after crash, before PUT")
-    st, h, body = reg.request("GET", loc)
-    if st == 404:
-        print("  note: upload discarded on restart (404); re-uploading from scratch")
+    for rnd in range(3):
+        data = os.urandom(total)
+        digest = sha256(data)
         loc = start_upload(reg, repo)
-        have = 0
-    else:
-        eq(st, 204, "GET upload after restart (%s)" % body[:200])
-        rng = h.get("range")
-        have = 0 if rng is None else int(re.fullmatch(r"0-(\d+)", rng).group(1)) + 1
-        print("  note: upload survived; server reports %d bytes (acknowledged %d, sent %d)"
-              % (have, acked, acked + sent_partial))
-        if not acked <= have <= acked + sent_partial:
-            raise AssertionError("upload offset after restart %d outside [acknowledged %d, sent %d]"
-                                 % (have, acked, acked + sent_partial))
-        if "location" in h:
-            loc = loc_path(h["location"])
-    pos = have
-    while pos < total:
-        n = min(chunk, total - pos)
-        loc = patch_chunk(reg, loc, data[pos:pos + n], pos)
-        pos += n
-    eq(blob_status(reg, repo, digest)[0], 404, "blob visible before final PUT")
-    finish_upload(reg, loc, digest)
-    st, h = blob_status(reg, repo, digest)
-    eq((st, int(h.get("content-length", -1))), (200, total), "HEAD blob after PUT")
-    st, got = get_blob(reg, repo, digest)
-    eq(st, 200, "GET blob")
-    eq(len(got), total, "GET length")
-    eq(got == data, True, "GET bytes identical")
-    eq(digest in check_blob_files(reg), True, "blob file present on disk")
+        acked = 0
+        for i in range(4):  # 32 MiB acknowledged
+            loc = patch_chunk(reg, loc, data[acked:acked + chunk], acked)
+            acked += chunk
+        eq(blob_status(reg, repo, digest)[0], 404, "blob visible before PUT")
+        st, h, _ = reg.request("GET", loc)
+        eq((st, h.get("range")), (204, "0-%d" % (acked - 1)), "upload status before crash")
+
+        # chunk 5 on a raw socket, cut by kill -9
+        hdrs = {"Content-Type": "application/octet-stream", "Content-Length": str(chunk),
+                "Content-Range": "%d-%d" % (acked, acked + chunk - 1)}
+        if rnd == 0:
+            sent = 3 * MiB
+            s = raw_request(reg, "PATCH", loc, hdrs, data[acked:acked + sent])
+            time.sleep(0.5)  # let the server consume (and write) all of it
+        else:
+            s = raw_request(reg, "PATCH", loc, hdrs, b"")
+            progress = [0]
+
+            def stream():
+                try:
+                    while progress[0] < chunk - 256 * 1024:  # never complete the body
+                        o = acked + progress[0]
+                        s.sendall(data[o:o + 256 * 1024])
+                        progress[0] += 256 * 1024
+                        time.sleep(0.004)
+                except OSError:
+                    pass
+            t = threading.Thread(target=stream)
+            t.start()
+            time.sleep(random.uniform(0.02, 0.12))
+        alive(reg, "during partial PATCH")
+        reg.kill9()
+        if rnd != 0:
+            t.join()
+            sent = progress[0] + 256 * 1024  # upper bound: a sendall may have been mid-way
+        s.close()
+        restart(ctx, reg)
+
+        eq(blob_status(reg, repo, digest)[0], 404, "blob visible after crash, before PUT")
+        st, h, body = reg.request("GET", loc)
+        if st == 404:
+            print("  note: round %d: upload discarded on restart (404); re-uploading" % rnd)
+            loc = start_upload(reg, repo)
+            have = 0
+        else:
+            eq(st, 204, "GET upload after restart (%s)" % body[:200])
+            rng = h.get("range")
+            have = 0 if rng is None else int(re.fullmatch(r"0-(\d+)", rng).group(1)) + 1
+            print("  note: round %d: upload survived; server reports %d bytes (acknowledged %d,"
+                  " sent <= %d)" % (rnd, have, acked, acked + sent))
+            if not acked <= have <= acked + sent:
+                raise AssertionError("upload offset after restart %d outside [acknowledged %d, "
+                                     "sent %d]" % (have, acked, acked + sent))
+            if "location" in h:
+                loc = loc_path(h["location"])
+        pos = have
+        while pos < total:
+            n = min(chunk, total - pos)
+            loc = patch_chunk(reg, loc, data[pos:pos + n], pos)
+            pos += n
+        eq(blob_status(reg, repo, digest)[0], 404, "blob visible before final PUT")
+        # a wrong byte anywhere in what the server kept makes this PUT fail (digest mismatch)
+        finish_upload(reg, loc, digest)
+        st, h = blob_status(reg, repo, digest)
+        eq((st, int(h.get("content-length", -1))), (200, total), "HEAD blob after PUT")
+        st, got = get_blob(reg, repo, digest)
+        eq(st, 200, "GET blob")
+        eq(len(got), total, "GET length")
+        eq(got == data, True, "GET bytes identical")
+        eq(digest in check_blob_files(reg), True, "blob file present on disk")
     reg.stop()
 
 
