@@ -32,6 +32,7 @@ typedef enum berth_err {
 	BERTH_ETOOMANY,              /* too many requests / sessions */
 	BERTH_ENOTFOUND,             /* generic not found (config file, route) */
 	BERTH_EPAGE_INVALID,         /* a listing's n or last is malformed */
+	BERTH_ETAG_IMMUTABLE,        /* the tag is an immutable version and would change */
 	BERTH_E_COUNT
 } berth_err;
 

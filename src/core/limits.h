@@ -26,4 +26,33 @@
 /* Upload UUID string length (32 hex). */
 #define BERTH_UUID_LEN 32
 
+/* ---- authentication (auth.c, auth_http.c) ---- */
+/* htpasswd file size; a line (user:hash) longer than BERTH_HTPASSWD_LINE_MAX is invalid. */
+#define BERTH_HTPASSWD_FILE_MAX (16 * 1024 * 1024)
+#define BERTH_HTPASSWD_LINE_MAX 4096
+/* User names (htpasswd, Basic credentials, token sub) and passwords. */
+#define BERTH_USER_MAX 255
+#define BERTH_PASSWORD_MAX 1024
+/* Authorization header value; also bounds a bearer token. Docker tokens with many scopes
+ * reach a few KiB. */
+#define BERTH_AUTHZ_MAX 16384
+/* Entries in a token's access claim, and scopes in one /auth/token request. */
+#define BERTH_TOKEN_ACCESS_MAX 64
+/* Body of POST /auth/token (a urlencoded form). */
+#define BERTH_TOKEN_FORM_MAX 16384
+/* Clock skew tolerated on exp/nbf (seconds). */
+#define BERTH_TOKEN_LEEWAY 60
+/* Default access-token lifetime of the built-in issuer, and the refresh-token lifetime. */
+#define BERTH_TOKEN_EXPIRY_DEFAULT 300
+#define BERTH_REFRESH_EXPIRY (30L * 24 * 3600)
+/* PEM key / certificate bundle files. */
+#define BERTH_PEM_MAX (1024 * 1024)
+/* berth.access rules, entries in one rule's lists, berth.groups and members per group. */
+#define BERTH_ACCESS_RULES_MAX 4096
+#define BERTH_ACCESS_LIST_MAX 4096
+#define BERTH_GROUPS_MAX 4096
+#define BERTH_GROUP_MEMBERS_MAX 65536
+/* Repository patterns may be a little longer than names ("**" components). */
+#define BERTH_PATTERN_MAX 512
+
 #endif

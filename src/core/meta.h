@@ -52,6 +52,17 @@ struct berth_meta_publish {
 	const char *upload_id; /* NULL for a single-request push (no session row) */
 };
 
+/* How tags of a repository follow semantic versions (semver.h). Exact versions (1.2.3) pull
+ * the floating tags of their line (1.2, 1, latest) along, in the same transaction, but only
+ * while they are the highest release of that line; pre-releases never move floats. */
+struct berth_meta_tag_policy {
+	int semver;        /* track versions at all */
+	int float_major;   /* keep "1" on the newest 1.y.z */
+	int float_minor;   /* keep "1.2" on the newest 1.2.z */
+	int float_latest;  /* keep "latest" on the newest release */
+	int immutable;     /* an exact version may not move to other content */
+};
+
 /* Listing callbacks return 0 to go on, non-zero to stop. */
 typedef int (*berth_meta_name_fn)(void *ctx, const char *name, size_t len);
 typedef int (*berth_meta_referrer_fn)(void *ctx, const struct berth_meta_referrer *r);
@@ -74,7 +85,8 @@ struct berth_meta_ops {
 	/* Stores the manifest and (tag != NULL) points tag at it, in one transaction, after
 	 * checking every reference exists in repo (BERTH_EMANIFEST_BLOB_UNKNOWN otherwise). */
 	berth_err (*manifest_put)(struct berth_meta *m, const char *repo,
-				  const struct berth_meta_manifest_in *mf, const char *tag);
+				  const struct berth_meta_manifest_in *mf, const char *tag,
+				  const struct berth_meta_tag_policy *pol);
 	/* by_digest: ref is a digest string, else a tag. BERTH_EMANIFEST_UNKNOWN or
 	 * BERTH_ENAME_UNKNOWN when absent. */
 	berth_err (*manifest_get)(struct berth_meta *m, const char *repo, const char *ref,
@@ -83,8 +95,10 @@ struct berth_meta_ops {
 	berth_err (*manifest_head)(struct berth_meta *m, const char *repo, const char *ref,
 				   int by_digest, struct berth_meta_manifest_out *out);
 	berth_err (*manifest_delete)(struct berth_meta *m, const char *repo,
-				     const struct berth_digest *d);
-	berth_err (*tag_delete)(struct berth_meta *m, const char *repo, const char *tag);
+				     const struct berth_digest *d,
+				     const struct berth_meta_tag_policy *pol);
+	berth_err (*tag_delete)(struct berth_meta *m, const char *repo, const char *tag,
+				const struct berth_meta_tag_policy *pol);
 	/* Tags of repo after `last` (exclusive; NULL = from the start) in byte order, at most n. */
 	berth_err (*tags_list)(struct berth_meta *m, const char *repo, const char *last, long n,
 			       berth_meta_name_fn fn, void *ctx);

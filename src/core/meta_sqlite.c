@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "semver.h"
 
 enum stmt_id {
 	S_BEGIN,
@@ -35,7 +36,6 @@ enum stmt_id {
 	S_MF_DEL,
 	S_MF_DEL_TAGS,
 	S_MF_DEL_REFS,
-	S_TAG_DEL,
 	S_TAGS_LIST,
 	S_CATALOG,
 	S_REFERRERS,
@@ -45,6 +45,14 @@ enum stmt_id {
 	S_UP_GET_ANY,
 	S_UP_DEL,
 	S_UP_EXPIRED,
+	S_TAG_GET,
+	S_TAG_DEL_ID,
+	S_VER_INS,
+	S_VER_DEL,
+	S_VER_MAX_MINOR,
+	S_VER_MAX_MAJOR,
+	S_VER_MAX_ALL,
+	S_VER_BY_DIGEST,
 	S_COUNT
 };
 
@@ -85,7 +93,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_MF_DEL] = "DELETE FROM manifests WHERE repo=?1 AND digest=?2",
 	[S_MF_DEL_TAGS] = "DELETE FROM tags WHERE repo=?1 AND digest=?2",
 	[S_MF_DEL_REFS] = "DELETE FROM manifest_refs WHERE repo=?1 AND digest=?2",
-	[S_TAG_DEL] = "DELETE FROM tags WHERE repo=(SELECT id FROM repos WHERE name=?1) AND tag=?2",
 	[S_TAGS_LIST] = "SELECT tag FROM tags WHERE repo=?1 AND tag>?2 ORDER BY tag LIMIT ?3",
 	[S_CATALOG] = "SELECT name FROM repos WHERE name>?1 ORDER BY name LIMIT ?2",
 	[S_REFERRERS] = "SELECT digest,media_type,length(content),artifact_type,annotations "
@@ -99,6 +106,20 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_UP_GET_ANY] = "SELECT created FROM uploads WHERE id=?1",
 	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1",
 	[S_UP_EXPIRED] = "SELECT id FROM uploads WHERE created<?1",
+	[S_TAG_GET] = "SELECT digest FROM tags WHERE repo=?1 AND tag=?2",
+	[S_TAG_DEL_ID] = "DELETE FROM tags WHERE repo=?1 AND tag=?2",
+	[S_VER_INS] = "INSERT INTO versions(repo,tag,major,minor,patch,pre) VALUES(?1,?2,?3,?4,?5,?6) "
+		      "ON CONFLICT(repo,tag) DO NOTHING",
+	[S_VER_DEL] = "DELETE FROM versions WHERE repo=?1 AND tag=?2",
+#define VER_MAX_SELECT                                                                             \
+	"SELECT v.tag,t.digest FROM versions v JOIN tags t ON t.repo=v.repo AND t.tag=v.tag "      \
+	"WHERE v.repo=?1 AND v.pre='' "
+	[S_VER_MAX_MINOR] = VER_MAX_SELECT "AND v.major=?2 AND v.minor=?3 ORDER BY v.patch DESC LIMIT 1",
+	[S_VER_MAX_MAJOR] = VER_MAX_SELECT
+	"AND v.major=?2 ORDER BY v.minor DESC,v.patch DESC LIMIT 1",
+	[S_VER_MAX_ALL] = VER_MAX_SELECT "ORDER BY v.major DESC,v.minor DESC,v.patch DESC LIMIT 1",
+	[S_VER_BY_DIGEST] = "SELECT v.tag,v.major,v.minor FROM versions v JOIN tags t "
+			    "ON t.repo=v.repo AND t.tag=v.tag WHERE v.repo=?1 AND t.digest=?2",
 };
 
 static const char schema_sql[] =
@@ -122,6 +143,11 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo,digest);"
 	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
 	" created INTEGER NOT NULL);"
+	/* Tags that are exact semantic versions, for the floating tags of their lines. */
+	"CREATE TABLE IF NOT EXISTS versions(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
+	" major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,"
+	" pre TEXT NOT NULL, PRIMARY KEY(repo,tag)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS versions_line ON versions(repo,major,minor,patch);"
 	"PRAGMA user_version=1;";
 
 struct conn {
@@ -405,8 +431,116 @@ static int row_exists(struct conn *c, enum stmt_id id, int64_t rid, const char *
 	return -1;
 }
 
+/* ---- semantic-version tags ---- */
+
+/* Points float tag `base` (with the prefix of the newest version found) at the newest
+ * release the statement finds, or removes the float when the line has none left. */
+static berth_err set_float(struct conn *c, int64_t rid, enum stmt_id q, uint64_t major,
+			   uint64_t minor, const char *base, int64_t now)
+{
+	sqlite3_stmt *s = stmt(c, q);
+	char name[64], digest[BERTH_DIGEST_MAX + 1] = "";
+	int rc, found = 0, v_prefix = 0;
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, rid);
+	if (q != S_VER_MAX_ALL) sqlite3_bind_int64(s, 2, (sqlite3_int64)major);
+	if (q == S_VER_MAX_MINOR) sqlite3_bind_int64(s, 3, (sqlite3_int64)minor);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		const char *d = (const char *)sqlite3_column_text(s, 1);
+		v_prefix = t && (t[0] == 'v' || t[0] == 'V');
+		if (d && strlen(d) < sizeof digest) {
+			memcpy(digest, d, strlen(d) + 1);
+			found = 1;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_err(c->db, rc, "version lookup");
+	if (found) {
+		snprintf(name, sizeof name, "%s%s", v_prefix && q != S_VER_MAX_ALL ? "v" : "", base);
+		if (!(s = stmt(c, S_TAG_SET))) return BERTH_EDB;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, name);
+		bind_text(s, 3, digest);
+		sqlite3_bind_int64(s, 4, now);
+		return exec_stmt(c, s, "set float tag");
+	}
+	for (int pfx = 0; pfx < (q == S_VER_MAX_ALL ? 1 : 2); pfx++) {
+		snprintf(name, sizeof name, "%s%s", pfx ? "v" : "", base);
+		if (!(s = stmt(c, S_TAG_DEL_ID))) return BERTH_EDB;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, name);
+		if ((e = exec_stmt(c, s, "drop float tag"))) return e;
+	}
+	return BERTH_OK;
+}
+
+/* Re-derives the floats of the line major.minor from what the versions table holds. */
+static berth_err refloat(struct conn *c, int64_t rid, uint64_t major, uint64_t minor,
+			 const struct berth_meta_tag_policy *pol, int64_t now)
+{
+	char base[48];
+	berth_err e;
+	if (pol->float_minor) {
+		snprintf(base, sizeof base, "%llu.%llu", (unsigned long long)major,
+			 (unsigned long long)minor);
+		if ((e = set_float(c, rid, S_VER_MAX_MINOR, major, minor, base, now))) return e;
+	}
+	if (pol->float_major) {
+		snprintf(base, sizeof base, "%llu", (unsigned long long)major);
+		if ((e = set_float(c, rid, S_VER_MAX_MAJOR, major, 0, base, now))) return e;
+	}
+	if (pol->float_latest && (e = set_float(c, rid, S_VER_MAX_ALL, 0, 0, "latest", now)))
+		return e;
+	return BERTH_OK;
+}
+
+/* Before tag moves to digest: immutability, then the versions row. *line_changed tells the
+ * caller to refloat (a release was added). */
+static berth_err version_tag_put(struct conn *c, int64_t rid, const char *tag,
+				 const char *digest, const struct berth_meta_tag_policy *pol,
+				 struct berth_semver *v, int *line_changed)
+{
+	sqlite3_stmt *s;
+	berth_err e;
+	int rc;
+	*line_changed = 0;
+	if (!pol || !pol->semver || !berth_semver_parse(tag, strlen(tag), v) || v->parts != 3)
+		return BERTH_OK;
+	if (pol->immutable) {
+		if (!(s = stmt(c, S_TAG_GET))) return BERTH_EDB;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, tag);
+		rc = sqlite3_step(s);
+		e = BERTH_OK;
+		if (rc == SQLITE_ROW) {
+			const char *cur = (const char *)sqlite3_column_text(s, 0);
+			if (cur && strcmp(cur, digest) != 0) e = BERTH_ETAG_IMMUTABLE;
+		} else if (rc != SQLITE_DONE) {
+			e = db_err(c->db, rc, "tag lookup");
+		}
+		sqlite3_reset(s);
+		if (e) return e;
+	}
+	if (!(s = stmt(c, S_VER_INS))) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, tag);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)v->major);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)v->minor);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)v->patch);
+	bind_text(s, 6, v->pre);
+	if ((e = exec_stmt(c, s, "insert version"))) return e;
+	/* A pre-release never moves a float (semver.org §9: it has lower precedence and is
+	 * not a release of its line). */
+	*line_changed = v->pre[0] == '\0';
+	return BERTH_OK;
+}
+
 static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
-				 const struct berth_meta_manifest_in *mf, const char *tag)
+				 const struct berth_meta_manifest_in *mf, const char *tag,
+				 const struct berth_meta_tag_policy *pol)
 {
 	CONN_OR_FAIL(m, c);
 	sqlite3_stmt *s;
@@ -455,6 +589,10 @@ static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 		}
 	}
 	if (tag) {
+		struct berth_semver v;
+		int line_changed = 0;
+		if ((e = version_tag_put(c, rid, tag, mf->digest->s, pol, &v, &line_changed)))
+			goto fail;
 		e = BERTH_EDB;
 		if (!(s = stmt(c, S_TAG_SET))) goto fail;
 		sqlite3_bind_int64(s, 1, rid);
@@ -462,6 +600,7 @@ static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 		bind_text(s, 3, mf->digest->s);
 		sqlite3_bind_int64(s, 4, now);
 		if ((e = exec_stmt(c, s, "set tag"))) goto fail;
+		if (line_changed && (e = refloat(c, rid, v.major, v.minor, pol, now))) goto fail;
 	}
 	if ((e = tx(c, S_COMMIT))) goto fail;
 	return BERTH_OK;
@@ -531,11 +670,49 @@ static berth_err sq_manifest_head(struct berth_meta *m, const char *repo, const 
 	return manifest_read(m, repo, ref, by_digest, 0, out);
 }
 
+/* The version lines whose tags point at digest: their rows go, and the caller refloats. */
+#define LINES_MAX 64
+struct lines {
+	int n;
+	uint64_t major[LINES_MAX], minor[LINES_MAX];
+};
+
+static berth_err versions_drop_digest(struct conn *c, int64_t rid, const char *digest,
+				      struct lines *ls)
+{
+	sqlite3_stmt *s = stmt(c, S_VER_BY_DIGEST);
+	char tags[LINES_MAX][BERTH_TAG_MAX + 1];
+	int n = 0, rc;
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, digest);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < LINES_MAX) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		snprintf(tags[n], sizeof tags[n], "%s", t ? t : "");
+		ls->major[ls->n] = (uint64_t)sqlite3_column_int64(s, 1);
+		ls->minor[ls->n] = (uint64_t)sqlite3_column_int64(s, 2);
+		ls->n++;
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_err(c->db, rc, "versions by digest");
+	for (int i = 0; i < n; i++) {
+		if (!(s = stmt(c, S_VER_DEL))) return BERTH_EDB;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, tags[i]);
+		if ((e = exec_stmt(c, s, "delete version"))) return e;
+	}
+	return BERTH_OK;
+}
+
 static berth_err sq_manifest_delete(struct berth_meta *m, const char *repo,
-				    const struct berth_digest *d)
+				    const struct berth_digest *d,
+				    const struct berth_meta_tag_policy *pol)
 {
 	CONN_OR_FAIL(m, c);
 	static const enum stmt_id steps[] = {S_MF_DEL, S_MF_DEL_TAGS, S_MF_DEL_REFS};
+	struct lines ls = {0};
 	int64_t rid;
 	int changed = 0;
 	berth_err e;
@@ -545,6 +722,7 @@ static berth_err sq_manifest_delete(struct berth_meta *m, const char *repo,
 		e = rid < 0 ? BERTH_EDB : BERTH_ENAME_UNKNOWN;
 		goto fail;
 	}
+	if ((e = versions_drop_digest(c, rid, d->s, &ls))) goto fail;
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		sqlite3_stmt *s = stmt(c, steps[i]);
 		e = BERTH_EDB;
@@ -558,6 +736,10 @@ static berth_err sq_manifest_delete(struct berth_meta *m, const char *repo,
 		e = BERTH_EMANIFEST_UNKNOWN;
 		goto fail;
 	}
+	/* Floats that followed a deleted version move to the next highest of their line. */
+	for (int i = 0; pol && pol->semver && i < ls.n; i++)
+		if ((e = refloat(c, rid, ls.major[i], ls.minor[i], pol, (int64_t)time(NULL))))
+			goto fail;
 	if ((e = tx(c, S_COMMIT))) goto fail;
 	return BERTH_OK;
 fail:
@@ -565,16 +747,42 @@ fail:
 	return e;
 }
 
-static berth_err sq_tag_delete(struct berth_meta *m, const char *repo, const char *tag)
+static berth_err sq_tag_delete(struct berth_meta *m, const char *repo, const char *tag,
+			       const struct berth_meta_tag_policy *pol)
 {
 	CONN_OR_FAIL(m, c);
-	sqlite3_stmt *s = stmt(c, S_TAG_DEL);
+	struct berth_semver v;
+	sqlite3_stmt *s;
+	int64_t rid;
 	berth_err e;
-	if (!s) return BERTH_EDB;
-	bind_text(s, 1, repo);
+	if ((e = tx(c, S_BEGIN))) return e;
+	rid = repo_id(c, repo);
+	if (rid <= 0) {
+		e = rid < 0 ? BERTH_EDB : BERTH_EMANIFEST_UNKNOWN;
+		goto fail;
+	}
+	e = BERTH_EDB;
+	if (!(s = stmt(c, S_TAG_DEL_ID))) goto fail;
+	sqlite3_bind_int64(s, 1, rid);
 	bind_text(s, 2, tag);
-	if ((e = exec_stmt(c, s, "delete tag"))) return e;
-	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EMANIFEST_UNKNOWN;
+	if ((e = exec_stmt(c, s, "delete tag"))) goto fail;
+	if (!sqlite3_changes(c->db)) {
+		e = BERTH_EMANIFEST_UNKNOWN;
+		goto fail;
+	}
+	if (pol && pol->semver && berth_semver_parse(tag, strlen(tag), &v) && v.parts == 3) {
+		e = BERTH_EDB;
+		if (!(s = stmt(c, S_VER_DEL))) goto fail;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, tag);
+		if ((e = exec_stmt(c, s, "delete version"))) goto fail;
+		if ((e = refloat(c, rid, v.major, v.minor, pol, (int64_t)time(NULL)))) goto fail;
+	}
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
 }
 
 static berth_err list_rows(struct conn *c, sqlite3_stmt *s, berth_meta_name_fn fn, void *ctx)

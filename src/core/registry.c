@@ -18,6 +18,7 @@
 #include "limits.h"
 #include "log.h"
 #include "manifest.h"
+#include "pattern.h"
 #include "ref.h"
 
 #define SESSION_BUCKETS 1024
@@ -695,6 +696,17 @@ void berth_registry_manifest_clear(struct berth_registry_manifest *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* The tag policy for repo: semantic-version floats when the repository is configured. */
+static const struct berth_meta_tag_policy *tag_policy(struct berth_registry *r, const char *repo)
+{
+	size_t rlen = strlen(repo);
+	for (size_t i = 0; i < r->opts.n_semver_repos; i++)
+		if (berth_pattern_match(r->opts.semver_repos[i], strlen(r->opts.semver_repos[i]),
+					repo, rlen))
+			return &r->opts.semver;
+	return NULL;
+}
+
 /* A reference is a digest when it holds ':' (tags cannot). */
 static berth_err parse_ref(const char *ref, int *is_digest, struct berth_digest *d)
 {
@@ -770,7 +782,9 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		.ref_digests = refs,
 		.ref_is_manifest = is_mf,
 	};
-	if ((e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref))) goto out;
+	e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref,
+				       tag_policy(r, repo));
+	if (e) goto out;
 	bump(r);
 	*digest = got;
 	*has_subject = m->has_subject;
@@ -790,8 +804,8 @@ berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *r
 	berth_err e;
 	if ((e = parse_ref(ref, &by_digest, &d))) return e;
 	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
-	e = by_digest ? r->meta->ops->manifest_delete(r->meta, repo, &d)
-		      : r->meta->ops->tag_delete(r->meta, repo, ref);
+	e = by_digest ? r->meta->ops->manifest_delete(r->meta, repo, &d, tag_policy(r, repo))
+		      : r->meta->ops->tag_delete(r->meta, repo, ref, tag_policy(r, repo));
 	if (!e) bump(r);
 	return e;
 }

@@ -19,6 +19,11 @@ struct berth_registry_opts {
 	size_t manifest_max;
 	long upload_expiry;      /* seconds */
 	int durable;             /* fsync blobs before acknowledging */
+	/* Semantic-version tags (meta.h berth_meta_tag_policy) for repositories matching one of
+	 * semver_repos (patterns: '*' within a component, "**" across); borrowed strings. */
+	const char *const *semver_repos;
+	size_t n_semver_repos;
+	struct berth_meta_tag_policy semver;
 };
 
 /* Takes ownership of store and meta. */

@@ -30,6 +30,7 @@ unsigned berth_http_status_of(berth_err e, const char **code)
 	case BERTH_ENOTFOUND: *code = "NOT_FOUND"; return 404;
 	/* Not in the spec's list; Distribution's code for the same condition. */
 	case BERTH_EPAGE_INVALID: *code = "PAGINATION_NUMBER_INVALID"; return 400;
+	case BERTH_ETAG_IMMUTABLE: *code = "TAG_INVALID"; return 400;
 	case BERTH_EINVAL: *code = "UNSUPPORTED"; return 400;
 	case BERTH_ENOSPC: *code = "UNKNOWN"; return 507;
 	case BERTH_ENOMEM:

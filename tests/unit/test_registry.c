@@ -10,7 +10,9 @@
 
 static char root[256];
 
-static struct berth_registry *open_reg(int delete_enabled)
+static const char *const semver_repos[] = {"team/*"};
+
+static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 {
 	struct berth_store *st = NULL;
 	struct berth_meta *m = NULL;
@@ -20,6 +22,15 @@ static struct berth_registry *open_reg(int delete_enabled)
 					.manifest_max = 4 << 20,
 					.upload_expiry = 3600,
 					.durable = 0};
+	if (semver) {
+		o.semver_repos = semver_repos;
+		o.n_semver_repos = 1;
+		o.semver = (struct berth_meta_tag_policy){.semver = 1,
+							  .float_major = 1,
+							  .float_minor = 1,
+							  .float_latest = 1,
+							  .immutable = 1};
+	}
 	snprintf(db, sizeof db, "%s/meta.db", root);
 	if (berth_store_fs_open(root, &st) || berth_meta_sqlite_open(db, 0, &m) ||
 	    berth_registry_new(st, m, &o, &r)) {
@@ -27,6 +38,11 @@ static struct berth_registry *open_reg(int delete_enabled)
 		exit(2);
 	}
 	return r;
+}
+
+static struct berth_registry *open_reg(int delete_enabled)
+{
+	return open_reg_opts(delete_enabled, 0);
 }
 
 static struct berth_digest dig(const char *s)
@@ -289,6 +305,88 @@ static void test_janitor(void)
 	berth_registry_free(r);
 }
 
+/* Puts an empty index (distinct per label) under tag; returns its digest. */
+static struct berth_digest put_index(struct berth_registry *r, const char *repo, const char *tag,
+				     const char *label, berth_err *err)
+{
+	char body[256];
+	struct berth_digest d, sub;
+	int has_sub;
+	memset(&d, 0, sizeof d);
+	snprintf(body, sizeof body,
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+		 "\"manifests\":[],\"annotations\":{\"v\":\"%s\"}}",
+		 label);
+	*err = berth_registry_manifest_put(r, repo, tag, NULL, body, strlen(body), &d, &has_sub,
+					   &sub);
+	return d;
+}
+
+/* The digest a tag resolves to, or "" when it doesn't. */
+static const char *tag_digest(struct berth_registry *r, const char *repo, const char *tag)
+{
+	static char out[BERTH_DIGEST_MAX + 1];
+	struct berth_registry_manifest m;
+	out[0] = '\0';
+	if (berth_registry_manifest_get(r, repo, tag, 0, &m) == BERTH_OK)
+		snprintf(out, sizeof out, "%s", m.digest.s);
+	berth_registry_manifest_clear(&m);
+	return out;
+}
+
+static void test_semver_floats(void)
+{
+	struct berth_registry *r = open_reg_opts(1, 1);
+	berth_err e;
+	struct berth_digest v120 = put_index(r, "team/app", "1.2.0", "1.2.0", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "1.2"), v120.s);
+	CHECK_STR(tag_digest(r, "team/app", "1"), v120.s);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v120.s);
+	/* A hotfix to an older line moves only that line's float. */
+	struct berth_digest v119 = put_index(r, "team/app", "1.1.9", "1.1.9", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "1.1"), v119.s);
+	CHECK_STR(tag_digest(r, "team/app", "1"), v120.s);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v120.s);
+	/* Pre-releases never move floats. */
+	put_index(r, "team/app", "1.2.1-rc.1", "rc", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "1.2"), v120.s);
+	struct berth_digest v200 = put_index(r, "team/app", "2.0.0", "2.0.0", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "2"), v200.s);
+	CHECK_STR(tag_digest(r, "team/app", "2.0"), v200.s);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v200.s);
+	CHECK_STR(tag_digest(r, "team/app", "1"), v120.s);
+	/* Exact versions are immutable; the same content again is fine, floats stay mutable. */
+	put_index(r, "team/app", "1.2.0", "other", &e);
+	CHECK_EQ_INT(e, BERTH_ETAG_IMMUTABLE);
+	put_index(r, "team/app", "1.2.0", "1.2.0", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	put_index(r, "team/app", "1.2", "manual", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	/* Deleting a version re-points its floats to the next highest. */
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "team/app", "2.0.0"), BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v120.s);
+	CHECK_STR(tag_digest(r, "team/app", "2"), "");
+	CHECK_STR(tag_digest(r, "team/app", "2.0"), "");
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "team/app", v120.s), BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "1"), v119.s);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v119.s);
+	CHECK_STR(tag_digest(r, "team/app", "1.2"), "");
+	/* A 'v' prefix carries over to the floats; other repositories have no floats. */
+	struct berth_digest v3 = put_index(r, "team/app", "v3.0.0", "v3", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "team/app", "v3"), v3.s);
+	CHECK_STR(tag_digest(r, "team/app", "v3.0"), v3.s);
+	CHECK_STR(tag_digest(r, "team/app", "latest"), v3.s);
+	put_index(r, "other/app", "1.0.0", "x", &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	CHECK_STR(tag_digest(r, "other/app", "1"), "");
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -300,6 +398,7 @@ int main(void)
 	T_RUN(test_manifests_and_tags);
 	T_RUN(test_manifest_limits);
 	T_RUN(test_janitor);
+	T_RUN(test_semver_floats);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
