@@ -3,17 +3,21 @@
 #   scripts/deps.sh        build dependencies (make run)
 #   scripts/deps.sh test   build + test dependencies (make test)
 #   scripts/deps.sh bench  build + benchmark dependencies (make bench)
+#   scripts/deps.sh fuzz   build + libFuzzer dependencies (make fuzz; make test runs a short pass)
 set -euo pipefail
 
 build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
        libyaml-dev libcurl4-openssl-dev libcrypt-dev)
-test=(python3 curl skopeo umoci podman jq openssl)
-bench=(docker-registry wrk curl python3 skopeo umoci openssl)
+test=(python3 curl skopeo umoci podman jq openssl docker-registry)
+bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3)
+# clang's -fsanitize=fuzzer links libclang_rt.fuzzer from Debian's compiler-rt package.
+fuzz=(clang libclang-rt-14-dev)
 
 want=("${build[@]}")
 case "${1:-}" in
-test) want+=("${test[@]}") ;;
+test) want+=("${test[@]}" "${fuzz[@]}") ;;
 bench) want+=("${bench[@]}") ;;
+fuzz) want+=("${fuzz[@]}") ;;
 esac
 
 missing=()

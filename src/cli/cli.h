@@ -6,5 +6,6 @@
 
 int berth_cmd_serve(int argc, char **argv);
 int berth_cmd_ref(int argc, char **argv);
+/* Client verbs (login, push, pull, cp, tag, ls, inspect, digest, rm): client_common.h. */
 
 #endif

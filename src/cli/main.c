@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client_common.h"
 
 static void usage(FILE *f)
 {
@@ -11,8 +12,30 @@ static void usage(FILE *f)
 		   "  serve [config.yml]   run the registry (default 127.0.0.1:5000, storage ./data)\n"
 		   "  ref parse [--json] REF\n"
 		   "                       show how an image reference is read (Docker's rules)\n"
-		   "  version              print the version\n");
+		   "  version              print the version\n\n"
+		   "client (any registry; --insecure for plain HTTP, -q, --json):\n"
+		   "  login REGISTRY [-u USER] [--password-stdin]\n"
+		   "  logout REGISTRY\n"
+		   "  push DIR[:NAME] REF    OCI layout -> registry\n"
+		   "  pull REF DIR[:NAME] [--platform OS/ARCH[/VARIANT]]\n"
+		   "  cp SRC DST             registry -> registry, blob by blob\n"
+		   "  tag SRC DST            new name on the same registry, no layer download\n"
+		   "  ls REPO [--all] [--page-size N]\n"
+		   "  inspect REF [--raw] [--platform P]\n"
+		   "  digest REF\n"
+		   "  rm REF\n");
 }
+
+/* The client verbs (src/cli/login.c, transfer.c, inspect.c). */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} client_cmds[] = {
+	{"login", berth_cmd_login},     {"logout", berth_cmd_logout}, {"push", berth_cmd_push},
+	{"pull", berth_cmd_pull},       {"cp", berth_cmd_cp},         {"tag", berth_cmd_tag},
+	{"ls", berth_cmd_ls},           {"inspect", berth_cmd_inspect}, {"digest", berth_cmd_digest},
+	{"rm", berth_cmd_rm},
+};
 
 int main(int argc, char **argv)
 {
@@ -22,6 +45,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0) return berth_cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ref") == 0) return berth_cmd_ref(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++)
+		if (strcmp(argv[1], client_cmds[i].name) == 0) return client_cmds[i].fn(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "digest.h"
 #include "err.h"
+#include "image.h"
 
 struct berth_meta;
 
@@ -25,7 +26,20 @@ struct berth_meta_manifest_in {
 	size_t n_refs;
 	const struct berth_digest *const *ref_digests;
 	const int *ref_is_manifest;
+	const struct berth_image_info *image; /* index entry of an image manifest, or NULL */
 };
+
+/* An indexed image, borrowed for the duration of a callback. */
+struct berth_meta_image {
+	const char *repo;
+	const char *digest;
+	int64_t n_layers;
+	const char *top_chain;   /* "" for an image without layers */
+	const char *labels_json; /* NULL when none */
+	const char *base_name, *base_digest; /* "" when absent */
+	const char *created, *os, *arch;
+};
+typedef int (*berth_meta_image_fn)(void *ctx, const struct berth_meta_image *img);
 
 /* A manifest read back: content and media_type are owned by the caller (free()). */
 struct berth_meta_manifest_out {
@@ -107,6 +121,33 @@ struct berth_meta_ops {
 	/* Manifests in repo whose subject is d; artifact_type NULL = all. */
 	berth_err (*referrers)(struct berth_meta *m, const char *repo, const struct berth_digest *d,
 			       const char *artifact_type, berth_meta_referrer_fn fn, void *ctx);
+	/* ---- the image index (golden images, lineage, labels) ---- */
+	/* The index entry of repo@digest: BERTH_EMANIFEST_UNKNOWN when not indexed. */
+	berth_err (*image_get)(struct berth_meta *m, const char *repo, const char *digest,
+			       berth_meta_image_fn fn, void *ctx);
+	/* Images with more than n_layers layers whose first n_layers are chain (built on it),
+	 * and images whose base-digest annotation names base_digest. */
+	berth_err (*image_derived)(struct berth_meta *m, const char *chain, int64_t n_layers,
+				   const char *base_digest, berth_meta_image_fn fn, void *ctx);
+	/* Images whose layers are a proper prefix of repo@digest's, longest first. */
+	berth_err (*image_bases)(struct berth_meta *m, const char *repo, const char *digest,
+				 berth_meta_image_fn fn, void *ctx);
+	/* Images carrying label key=value. */
+	berth_err (*image_by_label)(struct berth_meta *m, const char *key, const char *value,
+				    berth_meta_image_fn fn, void *ctx);
+	/* Tags of repo pointing at digest. */
+	berth_err (*tags_of)(struct berth_meta *m, const char *repo, const char *digest,
+			     berth_meta_name_fn fn, void *ctx);
+	/* Every stored manifest (for reindexing): fn gets repo, digest, media type, content. */
+	berth_err (*manifests_each)(struct berth_meta *m,
+				    int (*fn)(void *ctx, const char *repo, const char *digest,
+					      const char *media_type, const void *content,
+					      size_t len),
+				    void *ctx);
+	/* Replaces the index entry of repo@digest (reindex). */
+	berth_err (*image_index)(struct berth_meta *m, const char *repo, const char *digest,
+				 const struct berth_image_info *info);
+
 	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
 				   int64_t now);
 	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */

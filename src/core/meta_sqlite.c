@@ -3,6 +3,7 @@
  * front (BEGIN IMMEDIATE) so two writers never deadlock upgrading a read lock. */
 #include "meta.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -53,6 +54,18 @@ enum stmt_id {
 	S_VER_MAX_MAJOR,
 	S_VER_MAX_ALL,
 	S_VER_BY_DIGEST,
+	S_IMG_INS,
+	S_IMG_CHAIN_INS,
+	S_IMG_LABEL_INS,
+	S_IMG_DEL,
+	S_IMG_CHAIN_DEL,
+	S_IMG_LABEL_DEL,
+	S_IMG_GET,
+	S_IMG_DERIVED,
+	S_IMG_BASES,
+	S_IMG_LABEL,
+	S_TAGS_OF,
+	S_MF_ALL,
 	S_COUNT
 };
 
@@ -118,6 +131,38 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_VER_MAX_MAJOR] = VER_MAX_SELECT
 	"AND v.major=?2 ORDER BY v.minor DESC,v.patch DESC LIMIT 1",
 	[S_VER_MAX_ALL] = VER_MAX_SELECT "ORDER BY v.major DESC,v.minor DESC,v.patch DESC LIMIT 1",
+	[S_IMG_INS] = "INSERT OR REPLACE INTO images(repo,digest,created,os,arch,variant,labels,"
+		      "base_name,base_digest,n_layers,top_chain) "
+		      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+	[S_IMG_CHAIN_INS] = "INSERT OR IGNORE INTO image_chains(chain,pos,repo,digest) "
+			    "VALUES(?1,?2,?3,?4)",
+	[S_IMG_LABEL_INS] = "INSERT OR IGNORE INTO image_labels(key,value,repo,digest) "
+			    "VALUES(?1,?2,?3,?4)",
+	[S_IMG_DEL] = "DELETE FROM images WHERE repo=?1 AND digest=?2",
+	[S_IMG_CHAIN_DEL] = "DELETE FROM image_chains WHERE repo=?1 AND digest=?2",
+	[S_IMG_LABEL_DEL] = "DELETE FROM image_labels WHERE repo=?1 AND digest=?2",
+#define IMG_COLS                                                                                   \
+	"r.name,i.digest,i.n_layers,i.top_chain,i.labels,i.base_name,i.base_digest,i.created,"     \
+	"i.os,i.arch "
+	[S_IMG_GET] = "SELECT " IMG_COLS "FROM images i JOIN repos r ON r.id=i.repo "
+		      "WHERE r.name=?1 AND i.digest=?2",
+	[S_IMG_DERIVED] = "SELECT " IMG_COLS "FROM image_chains c JOIN images i ON i.repo=c.repo "
+			  "AND i.digest=c.digest JOIN repos r ON r.id=i.repo "
+			  "WHERE c.chain=?1 AND i.n_layers>?2 "
+			  "UNION SELECT " IMG_COLS "FROM images i JOIN repos r ON r.id=i.repo "
+			  "WHERE ?3<>'' AND i.base_digest=?3 ORDER BY 1,2",
+	[S_IMG_BASES] = "SELECT " IMG_COLS "FROM image_chains c JOIN images i ON "
+			"i.top_chain=c.chain JOIN repos r ON r.id=i.repo "
+			"WHERE c.repo=(SELECT id FROM repos WHERE name=?1) AND c.digest=?2 "
+			"AND i.n_layers<(SELECT n_layers FROM images b WHERE b.repo=c.repo AND "
+			"b.digest=c.digest) ORDER BY i.n_layers DESC,r.name,i.digest",
+	[S_IMG_LABEL] = "SELECT " IMG_COLS "FROM image_labels l JOIN images i ON i.repo=l.repo "
+			"AND i.digest=l.digest JOIN repos r ON r.id=i.repo "
+			"WHERE l.key=?1 AND l.value=?2 ORDER BY r.name,i.digest",
+	[S_TAGS_OF] = "SELECT tag FROM tags WHERE repo=(SELECT id FROM repos WHERE name=?1) "
+		      "AND digest=?2 ORDER BY tag",
+	[S_MF_ALL] = "SELECT r.name,m.digest,m.media_type,m.content FROM manifests m "
+		     "JOIN repos r ON r.id=m.repo ORDER BY r.name,m.digest",
 	[S_VER_BY_DIGEST] = "SELECT v.tag,v.major,v.minor FROM versions v JOIN tags t "
 			    "ON t.repo=v.repo AND t.tag=v.tag WHERE v.repo=?1 AND t.digest=?2",
 };
@@ -148,6 +193,21 @@ static const char schema_sql[] =
 	" major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,"
 	" pre TEXT NOT NULL, PRIMARY KEY(repo,tag)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS versions_line ON versions(repo,major,minor,patch);"
+	/* The image index: config fields, base annotations and layer chains per image. */
+	"CREATE TABLE IF NOT EXISTS images(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
+	" created TEXT, os TEXT, arch TEXT, variant TEXT, labels TEXT, base_name TEXT,"
+	" base_digest TEXT, n_layers INTEGER NOT NULL, top_chain TEXT NOT NULL,"
+	" PRIMARY KEY(repo,digest)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS images_top ON images(top_chain);"
+	"CREATE INDEX IF NOT EXISTS images_base ON images(base_digest);"
+	"CREATE TABLE IF NOT EXISTS image_chains(chain TEXT NOT NULL, pos INTEGER NOT NULL,"
+	" repo INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(chain,repo,digest))"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS image_chains_img ON image_chains(repo,digest);"
+	"CREATE TABLE IF NOT EXISTS image_labels(key TEXT NOT NULL, value TEXT NOT NULL,"
+	" repo INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(key,value,repo,digest))"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS image_labels_img ON image_labels(repo,digest);"
 	"PRAGMA user_version=1;";
 
 struct conn {
@@ -538,6 +598,213 @@ static berth_err version_tag_put(struct conn *c, int64_t rid, const char *tag,
 	return BERTH_OK;
 }
 
+static berth_err list_rows(struct conn *c, sqlite3_stmt *s, berth_meta_name_fn fn, void *ctx)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		if (fn(ctx, t, (size_t)sqlite3_column_bytes(s, 0))) break;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "list");
+}
+
+/* ---- the image index ---- */
+
+static berth_err image_unindex(struct conn *c, int64_t rid, const char *digest)
+{
+	static const enum stmt_id dels[] = {S_IMG_DEL, S_IMG_CHAIN_DEL, S_IMG_LABEL_DEL};
+	berth_err e;
+	for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
+		sqlite3_stmt *s = stmt(c, dels[i]);
+		if (!s) return BERTH_EDB;
+		sqlite3_bind_int64(s, 1, rid);
+		bind_text(s, 2, digest);
+		if ((e = exec_stmt(c, s, stmt_sql[dels[i]]))) return e;
+	}
+	return BERTH_OK;
+}
+
+static berth_err image_write(struct conn *c, int64_t rid, const char *digest,
+			     const struct berth_image_info *info)
+{
+	sqlite3_stmt *s;
+	berth_err e;
+	if ((e = image_unindex(c, rid, digest))) return e;
+	if (!(s = stmt(c, S_IMG_INS))) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, digest);
+	bind_text(s, 3, info->created);
+	bind_text(s, 4, info->os);
+	bind_text(s, 5, info->arch);
+	bind_text(s, 6, info->variant);
+	if (info->labels_json) bind_text(s, 7, info->labels_json);
+	bind_text(s, 8, info->base_name);
+	bind_text(s, 9, info->base_digest);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)info->n_layers);
+	bind_text(s, 11, info->n_layers ? info->chains[info->n_layers - 1].s : "");
+	if ((e = exec_stmt(c, s, "index image"))) return e;
+	for (size_t i = 0; i < info->n_layers; i++) {
+		if (!(s = stmt(c, S_IMG_CHAIN_INS))) return BERTH_EDB;
+		bind_text(s, 1, info->chains[i].s);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+		sqlite3_bind_int64(s, 3, rid);
+		bind_text(s, 4, digest);
+		if ((e = exec_stmt(c, s, "index chain"))) return e;
+	}
+	if (info->labels_json) {
+		json_t *labels = json_loads(info->labels_json, 0, NULL);
+		const char *k;
+		json_t *v;
+		e = BERTH_OK;
+		json_object_foreach(labels, k, v)
+		{
+			if (!json_is_string(v)) continue;
+			if (!(s = stmt(c, S_IMG_LABEL_INS))) {
+				e = BERTH_EDB;
+				break;
+			}
+			bind_text(s, 1, k);
+			bind_text(s, 2, json_string_value(v));
+			sqlite3_bind_int64(s, 3, rid);
+			bind_text(s, 4, digest);
+			if ((e = exec_stmt(c, s, "index label"))) break;
+		}
+		json_decref(labels);
+		if (e) return e;
+	}
+	return BERTH_OK;
+}
+
+static berth_err image_rows(struct conn *c, sqlite3_stmt *s, berth_meta_image_fn fn, void *ctx,
+			    int *found)
+{
+	int rc;
+#define COL(i) ((const char *)sqlite3_column_text(s, (i)))
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct berth_meta_image img = {
+			.repo = COL(0),
+			.digest = COL(1),
+			.n_layers = sqlite3_column_int64(s, 2),
+			.top_chain = COL(3) ? COL(3) : "",
+			.labels_json = COL(4),
+			.base_name = COL(5) ? COL(5) : "",
+			.base_digest = COL(6) ? COL(6) : "",
+			.created = COL(7) ? COL(7) : "",
+			.os = COL(8) ? COL(8) : "",
+			.arch = COL(9) ? COL(9) : "",
+		};
+#undef COL
+		if (found) *found = 1;
+		if (fn(ctx, &img)) break;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "image query");
+}
+
+static berth_err sq_image_get(struct berth_meta *m, const char *repo, const char *digest,
+			      berth_meta_image_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_IMG_GET);
+	int found = 0;
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, digest);
+	if ((e = image_rows(c, s, fn, ctx, &found))) return e;
+	return found ? BERTH_OK : BERTH_EMANIFEST_UNKNOWN;
+}
+
+static berth_err sq_image_derived(struct berth_meta *m, const char *chain, int64_t n_layers,
+				  const char *base_digest, berth_meta_image_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_IMG_DERIVED);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, chain);
+	sqlite3_bind_int64(s, 2, n_layers);
+	bind_text(s, 3, base_digest ? base_digest : "");
+	return image_rows(c, s, fn, ctx, NULL);
+}
+
+static berth_err sq_image_bases(struct berth_meta *m, const char *repo, const char *digest,
+				berth_meta_image_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_IMG_BASES);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, digest);
+	return image_rows(c, s, fn, ctx, NULL);
+}
+
+static berth_err sq_image_by_label(struct berth_meta *m, const char *key, const char *value,
+				   berth_meta_image_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_IMG_LABEL);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, key);
+	bind_text(s, 2, value);
+	return image_rows(c, s, fn, ctx, NULL);
+}
+
+static berth_err sq_tags_of(struct berth_meta *m, const char *repo, const char *digest,
+			    berth_meta_name_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_TAGS_OF);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, digest);
+	return list_rows(c, s, fn, ctx);
+}
+
+static berth_err sq_manifests_each(struct berth_meta *m,
+				   int (*fn)(void *ctx, const char *repo, const char *digest,
+					     const char *media_type, const void *content,
+					     size_t len),
+				   void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_MF_ALL);
+	int rc;
+	if (!s) return BERTH_EDB;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(s, 0),
+		       (const char *)sqlite3_column_text(s, 1),
+		       (const char *)sqlite3_column_text(s, 2), sqlite3_column_blob(s, 3),
+		       (size_t)sqlite3_column_bytes(s, 3)))
+			break;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "manifests");
+}
+
+static berth_err sq_image_index(struct berth_meta *m, const char *repo, const char *digest,
+				const struct berth_image_info *info)
+{
+	CONN_OR_FAIL(m, c);
+	int64_t rid;
+	berth_err e;
+	if ((e = tx(c, S_BEGIN))) return e;
+	rid = repo_id(c, repo);
+	if (rid <= 0) {
+		e = rid < 0 ? BERTH_EDB : BERTH_ENAME_UNKNOWN;
+		goto fail;
+	}
+	if ((e = image_write(c, rid, digest, info))) goto fail;
+	if ((e = tx(c, S_COMMIT))) goto fail;
+	return BERTH_OK;
+fail:
+	rollback(c);
+	return e;
+}
+
 static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 				 const struct berth_meta_manifest_in *mf, const char *tag,
 				 const struct berth_meta_tag_policy *pol)
@@ -578,6 +845,7 @@ static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 	sqlite3_bind_int64(s, 8, now);
 	if ((e = exec_stmt(c, s, "insert manifest"))) goto fail;
 	if (sqlite3_changes(c->db)) {
+		if (mf->image && (e = image_write(c, rid, mf->digest->s, mf->image))) goto fail;
 		for (size_t i = 0; i < mf->n_refs; i++) {
 			e = BERTH_EDB;
 			if (!(s = stmt(c, S_MF_REF_INS))) goto fail;
@@ -723,6 +991,7 @@ static berth_err sq_manifest_delete(struct berth_meta *m, const char *repo,
 		goto fail;
 	}
 	if ((e = versions_drop_digest(c, rid, d->s, &ls))) goto fail;
+	if ((e = image_unindex(c, rid, d->s))) goto fail;
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		sqlite3_stmt *s = stmt(c, steps[i]);
 		e = BERTH_EDB;
@@ -785,17 +1054,6 @@ fail:
 	return e;
 }
 
-static berth_err list_rows(struct conn *c, sqlite3_stmt *s, berth_meta_name_fn fn, void *ctx)
-{
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(s, 0);
-		if (fn(ctx, t, (size_t)sqlite3_column_bytes(s, 0))) break;
-	}
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
-	return db_err(c->db, rc, "list");
-}
 
 static berth_err sq_tags_list(struct berth_meta *m, const char *repo, const char *last, long n,
 			      berth_meta_name_fn fn, void *ctx)
@@ -931,6 +1189,13 @@ static const struct berth_meta_ops sq_ops = {
 	.tags_list = sq_tags_list,
 	.catalog = sq_catalog,
 	.referrers = sq_referrers,
+	.image_get = sq_image_get,
+	.image_derived = sq_image_derived,
+	.image_bases = sq_image_bases,
+	.image_by_label = sq_image_by_label,
+	.tags_of = sq_tags_of,
+	.manifests_each = sq_manifests_each,
+	.image_index = sq_image_index,
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,

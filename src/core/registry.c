@@ -18,8 +18,10 @@
 #include "limits.h"
 #include "log.h"
 #include "manifest.h"
+#include "image.h"
 #include "pattern.h"
 #include "ref.h"
+#include "semver.h"
 
 #define SESSION_BUCKETS 1024
 
@@ -707,6 +709,35 @@ static const struct berth_meta_tag_policy *tag_policy(struct berth_registry *r, 
 	return NULL;
 }
 
+/* 1 when repo already holds the manifest d (its index entry exists too). */
+static int manifest_stored(struct berth_registry *r, const char *repo, const struct berth_digest *d)
+{
+	struct berth_meta_manifest_out o;
+	if (r->meta->ops->manifest_head(r->meta, repo, d->s, 1, &o) != BERTH_OK) return 0;
+	free(o.media_type);
+	return 1;
+}
+
+/* The index entry of an image manifest; its config blob is read when it is small enough. A
+ * config that can't be read or parsed only leaves the config fields empty. */
+static berth_err image_info_for(struct berth_registry *r, const struct berth_manifest *m,
+				struct berth_image_info **out)
+{
+	char *buf = NULL;
+	size_t got = 0;
+	berth_err e;
+	if (m->has_config && m->n_refs && m->refs[0].size > 0 &&
+	    m->refs[0].size <= BERTH_IMAGE_CONFIG_MAX) {
+		buf = malloc((size_t)m->refs[0].size);
+		if (buf && r->store->ops->read(r->store, &m->refs[0].digest, 0, buf,
+					       (size_t)m->refs[0].size, &got) != BERTH_OK)
+			got = 0;
+	}
+	e = berth_image_info_build(m, got ? buf : NULL, got, out);
+	free(buf);
+	return e;
+}
+
 /* A reference is a digest when it holds ':' (tags cannot). */
 static berth_err parse_ref(const char *ref, int *is_digest, struct berth_digest *d)
 {
@@ -747,6 +778,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 				      int *has_subject, struct berth_digest *subject)
 {
 	struct berth_manifest *m = NULL;
+	struct berth_image_info *info = NULL;
 	struct berth_digest want, got;
 	const struct berth_digest **refs = NULL;
 	int *is_mf = NULL;
@@ -762,6 +794,9 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		e = BERTH_EDIGEST_INVALID;
 		goto out;
 	}
+	if (m->kind == BERTH_MANIFEST_IMAGE && !manifest_stored(r, repo, &got) &&
+	    (e = image_info_for(r, m, &info)))
+		goto out;
 	e = BERTH_ENOMEM;
 	refs = calloc(m->n_refs ? m->n_refs : 1, sizeof *refs);
 	is_mf = calloc(m->n_refs ? m->n_refs : 1, sizeof *is_mf);
@@ -781,6 +816,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		.n_refs = m->n_refs,
 		.ref_digests = refs,
 		.ref_is_manifest = is_mf,
+		.image = info,
 	};
 	e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref,
 				       tag_policy(r, repo));
@@ -792,6 +828,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 out:
 	free(refs);
 	free(is_mf);
+	berth_image_info_free(info);
 	berth_manifest_free(m);
 	return e;
 }
@@ -829,4 +866,318 @@ berth_err berth_registry_referrers(struct berth_registry *r, const char *repo,
 				   berth_meta_referrer_fn fn, void *ctx)
 {
 	return r->meta->ops->referrers(r->meta, repo, d, artifact_type, fn, ctx);
+}
+
+/* ---- the image index ---- */
+
+int berth_registry_is_golden(const struct berth_registry *r, const char *repo)
+{
+	size_t rlen = strlen(repo);
+	for (size_t i = 0; i < r->opts.n_golden_repos; i++)
+		if (berth_pattern_match(r->opts.golden_repos[i], strlen(r->opts.golden_repos[i]),
+					repo, rlen))
+			return 1;
+	return 0;
+}
+
+/* Copies of an image row, for queries that need it after the callback returns. */
+struct img_copy {
+	char repo[BERTH_NAME_MAX + 1];
+	char digest[BERTH_DIGEST_MAX + 1];
+	char chain[BERTH_DIGEST_MAX + 1];
+	int64_t n_layers;
+	int found;
+};
+
+static int take_image(void *ctx, const struct berth_meta_image *img)
+{
+	struct img_copy *c = ctx;
+	snprintf(c->repo, sizeof c->repo, "%s", img->repo);
+	snprintf(c->digest, sizeof c->digest, "%s", img->digest);
+	snprintf(c->chain, sizeof c->chain, "%s", img->top_chain);
+	c->n_layers = img->n_layers;
+	c->found = 1;
+	return 1;
+}
+
+/* The images a reference stands for: the image itself, or each platform image of an index. */
+static berth_err for_each_image(struct berth_registry *r, const char *repo, const char *ref,
+				berth_err (*each)(struct berth_registry *r, struct img_copy *img,
+						  void *ctx),
+				void *ctx)
+{
+	struct berth_registry_manifest mf;
+	struct berth_manifest *m = NULL;
+	struct img_copy img = {0};
+	berth_err e = berth_registry_manifest_get(r, repo, ref, 1, &mf);
+	if (e) return e;
+	if (r->meta->ops->image_get(r->meta, repo, mf.digest.s, take_image, &img) == BERTH_OK) {
+		berth_registry_manifest_clear(&mf);
+		return each(r, &img, ctx);
+	}
+	e = berth_manifest_parse(mf.media_type, mf.content, mf.len, &m);
+	berth_registry_manifest_clear(&mf);
+	if (e) return e;
+	if (m->kind != BERTH_MANIFEST_INDEX) {
+		/* An image stored before the index existed: berth reindex fills it in. */
+		berth_manifest_free(m);
+		return BERTH_EMANIFEST_UNKNOWN;
+	}
+	for (size_t i = 0; i < m->n_refs && !e; i++) {
+		struct img_copy child = {0};
+		if (r->meta->ops->image_get(r->meta, repo, m->refs[i].digest.s, take_image,
+					    &child) == BERTH_OK)
+			e = each(r, &child, ctx);
+	}
+	berth_manifest_free(m);
+	return e;
+}
+
+struct fwd {
+	berth_meta_image_fn fn;
+	void *ctx;
+};
+
+static berth_err derived_of(struct berth_registry *r, struct img_copy *img, void *vctx)
+{
+	struct fwd *f = vctx;
+	if (img->n_layers == 0) return BERTH_OK;
+	return r->meta->ops->image_derived(r->meta, img->chain, img->n_layers, img->digest, f->fn,
+					   f->ctx);
+}
+
+berth_err berth_registry_derived(struct berth_registry *r, const char *repo, const char *ref,
+				 berth_meta_image_fn fn, void *ctx)
+{
+	struct fwd f = {fn, ctx};
+	return for_each_image(r, repo, ref, derived_of, &f);
+}
+
+static berth_err bases_of(struct berth_registry *r, struct img_copy *img, void *vctx)
+{
+	struct fwd *f = vctx;
+	return r->meta->ops->image_bases(r->meta, img->repo, img->digest, f->fn, f->ctx);
+}
+
+berth_err berth_registry_bases(struct berth_registry *r, const char *repo, const char *ref,
+			       berth_meta_image_fn fn, void *ctx)
+{
+	struct fwd f = {fn, ctx};
+	return for_each_image(r, repo, ref, bases_of, &f);
+}
+
+berth_err berth_registry_by_label(struct berth_registry *r, const char *key, const char *value,
+				  berth_meta_image_fn fn, void *ctx)
+{
+	return r->meta->ops->image_by_label(r->meta, key, value, fn, ctx);
+}
+
+berth_err berth_registry_tags_of(struct berth_registry *r, const char *repo, const char *digest,
+				 berth_meta_name_fn fn, void *ctx)
+{
+	return r->meta->ops->tags_of(r->meta, repo, digest, fn, ctx);
+}
+
+/* ---- outdated ---- */
+
+struct version_ref {
+	struct berth_semver v;
+	char tag[BERTH_TAG_MAX + 1];
+	char digest[BERTH_DIGEST_MAX + 1];
+};
+
+struct names_vec {
+	char (*names)[BERTH_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static int names_push(void *ctx, const char *name, size_t len)
+{
+	struct names_vec *v = ctx;
+	if (len > BERTH_NAME_MAX) return 0;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *p = realloc(v->names, cap * sizeof *v->names);
+		if (!p) return 1;
+		v->names = p;
+		v->cap = cap;
+	}
+	memcpy(v->names[v->n], name, len);
+	v->names[v->n][len] = '\0';
+	v->n++;
+	return 0;
+}
+
+struct outdated_ctx {
+	struct berth_registry *r;
+	const char *golden;
+	const char *base_repo;
+	const struct version_ref *base, *newest;
+	berth_outdated_fn fn;
+	void *ctx;
+	int stop;
+};
+
+struct golden_pick {
+	struct berth_registry *r;
+	const char *golden;
+	struct img_copy best;
+};
+
+static int pick_golden(void *vctx, const struct berth_meta_image *img)
+{
+	struct golden_pick *g = vctx;
+	size_t rl = strlen(img->repo);
+	int golden = g->golden ? berth_pattern_match(g->golden, strlen(g->golden), img->repo, rl)
+			       : berth_registry_is_golden(g->r, img->repo);
+	if (!golden) return 0;
+	return take_image(&g->best, img); /* rows come longest first: the first is closest */
+}
+
+static int outdated_candidate(void *vctx, const struct berth_meta_image *img)
+{
+	struct outdated_ctx *oc = vctx;
+	struct golden_pick g = {.r = oc->r, .golden = oc->golden};
+	/* Only images whose closest golden base is this old version: an image built on the
+	 * newest version, which itself extends the old one, is not outdated. */
+	if (oc->r->meta->ops->image_bases(oc->r->meta, img->repo, img->digest, pick_golden, &g) !=
+		    BERTH_OK ||
+	    !g.best.found || strcmp(g.best.digest, oc->base->digest) != 0)
+		return 0;
+	struct berth_outdated o = {
+		.image = img,
+		.base_repo = oc->base_repo,
+		.base_tag = oc->base->tag,
+		.base_digest = oc->base->digest,
+		.newest_tag = oc->newest->tag,
+		.newest_digest = oc->newest->digest,
+	};
+	oc->stop = oc->fn(oc->ctx, &o);
+	return oc->stop;
+}
+
+static berth_err outdated_in_repo(struct berth_registry *r, const char *repo,
+				  struct outdated_ctx *oc)
+{
+	struct names_vec tags = {0};
+	struct version_ref *vs = NULL;
+	size_t nv = 0;
+	berth_err e = r->meta->ops->tags_list(r->meta, repo, NULL, -1, names_push, &tags);
+	if (e) goto out;
+	vs = calloc(tags.n ? tags.n : 1, sizeof *vs);
+	if (!vs) {
+		e = BERTH_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < tags.n; i++) {
+		struct berth_meta_manifest_out mo;
+		struct version_ref *v = &vs[nv];
+		if (!berth_semver_parse(tags.names[i], strlen(tags.names[i]), &v->v) ||
+		    v->v.parts != 3 || v->v.pre[0])
+			continue;
+		if (r->meta->ops->manifest_head(r->meta, repo, tags.names[i], 0, &mo) != BERTH_OK)
+			continue;
+		snprintf(v->tag, sizeof v->tag, "%s", tags.names[i]);
+		snprintf(v->digest, sizeof v->digest, "%s", mo.digest.s);
+		free(mo.media_type);
+		nv++;
+	}
+	for (size_t i = 0; i < nv && !oc->stop; i++) {
+		/* The newest release of this version's major line. */
+		const struct version_ref *newest = &vs[i];
+		for (size_t j = 0; j < nv; j++)
+			if (vs[j].v.major == vs[i].v.major && berth_semver_cmp(&vs[j].v, &newest->v) > 0)
+				newest = &vs[j];
+		if (strcmp(newest->digest, vs[i].digest) == 0) continue;
+		oc->base_repo = repo;
+		oc->base = &vs[i];
+		oc->newest = newest;
+		struct fwd f = {outdated_candidate, oc};
+		e = for_each_image(r, repo, vs[i].digest, derived_of, &f);
+		if (e == BERTH_EMANIFEST_UNKNOWN) e = BERTH_OK;
+		if (e) break;
+	}
+out:
+	free(vs);
+	free(tags.names);
+	return e;
+}
+
+berth_err berth_registry_outdated(struct berth_registry *r, const char *golden,
+				  berth_outdated_fn fn, void *ctx)
+{
+	struct names_vec repos = {0};
+	struct outdated_ctx oc = {.r = r, .golden = golden, .fn = fn, .ctx = ctx};
+	berth_err e = r->meta->ops->catalog(r->meta, NULL, -1, names_push, &repos);
+	for (size_t i = 0; !e && i < repos.n && !oc.stop; i++) {
+		const char *repo = repos.names[i];
+		int g = golden ? berth_pattern_match(golden, strlen(golden), repo, strlen(repo))
+			       : berth_registry_is_golden(r, repo);
+		if (g) e = outdated_in_repo(r, repo, &oc);
+	}
+	free(repos.names);
+	return e;
+}
+
+/* ---- reindex ---- */
+
+struct reindex_ctx {
+	struct berth_registry *r;
+	size_t count;
+	berth_err e;
+	/* rows are collected first: writing while the listing statement runs would make it
+	 * see its own changes */
+	struct names_vec repos;
+	char (*digests)[BERTH_DIGEST_MAX + 1];
+	size_t nd, capd;
+};
+
+static int reindex_collect(void *vctx, const char *repo, const char *digest,
+			   const char *media_type, const void *content, size_t len)
+{
+	struct reindex_ctx *x = vctx;
+	(void)content;
+	(void)len;
+	if (strcmp(media_type, BERTH_MT_OCI_MANIFEST) != 0 &&
+	    strcmp(media_type, BERTH_MT_DOCKER_MANIFEST) != 0)
+		return 0;
+	if (x->nd == x->capd) {
+		size_t cap = x->capd ? x->capd * 2 : 64;
+		void *p = realloc(x->digests, cap * sizeof *x->digests);
+		if (!p) {
+			x->e = BERTH_ENOMEM;
+			return 1;
+		}
+		x->digests = p;
+		x->capd = cap;
+	}
+	snprintf(x->digests[x->nd], sizeof x->digests[x->nd], "%s", digest);
+	x->nd++;
+	return names_push(&x->repos, repo, strlen(repo));
+}
+
+berth_err berth_registry_reindex(struct berth_registry *r, size_t *count)
+{
+	struct reindex_ctx x = {.r = r};
+	berth_err e = r->meta->ops->manifests_each(r->meta, reindex_collect, &x);
+	if (!e) e = x.e;
+	for (size_t i = 0; !e && i < x.nd; i++) {
+		struct berth_registry_manifest mf;
+		struct berth_manifest *m = NULL;
+		struct berth_image_info *info = NULL;
+		if (berth_registry_manifest_get(r, x.repos.names[i], x.digests[i], 1, &mf)) continue;
+		e = berth_manifest_parse(mf.media_type, mf.content, mf.len, &m);
+		if (!e) e = image_info_for(r, m, &info);
+		if (!e) e = r->meta->ops->image_index(r->meta, x.repos.names[i], x.digests[i], info);
+		if (!e) x.count++;
+		if (e == BERTH_EMANIFEST_INVALID) e = BERTH_OK; /* stored before validation */
+		berth_image_info_free(info);
+		berth_manifest_free(m);
+		berth_registry_manifest_clear(&mf);
+	}
+	free(x.repos.names);
+	free(x.digests);
+	if (count) *count = x.count;
+	if (!e) bump(r);
+	return e;
 }

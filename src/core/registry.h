@@ -24,6 +24,9 @@ struct berth_registry_opts {
 	const char *const *semver_repos;
 	size_t n_semver_repos;
 	struct berth_meta_tag_policy semver;
+	/* Golden (base image) repositories: patterns, borrowed. */
+	const char *const *golden_repos;
+	size_t n_golden_repos;
 };
 
 /* Takes ownership of store and meta. */
@@ -133,6 +136,36 @@ berth_err berth_registry_catalog(struct berth_registry *r, const char *last, lon
 berth_err berth_registry_referrers(struct berth_registry *r, const char *repo,
 				   const struct berth_digest *d, const char *artifact_type,
 				   berth_meta_referrer_fn fn, void *ctx) BERTH_MUST_CHECK;
+
+/* ---- the image index: golden images, lineage, labels ---- */
+
+/* 1 when repo is a golden repository (opts.golden_repos). */
+int berth_registry_is_golden(const struct berth_registry *r, const char *repo);
+/* Images built on repo:ref (its layers are a prefix of theirs, or they name it in the OCI
+ * base-digest annotation). An index stands for its platform images. */
+berth_err berth_registry_derived(struct berth_registry *r, const char *repo, const char *ref,
+				 berth_meta_image_fn fn, void *ctx) BERTH_MUST_CHECK;
+/* Images repo:ref is built on, longest (closest) first. */
+berth_err berth_registry_bases(struct berth_registry *r, const char *repo, const char *ref,
+			       berth_meta_image_fn fn, void *ctx) BERTH_MUST_CHECK;
+berth_err berth_registry_by_label(struct berth_registry *r, const char *key, const char *value,
+				  berth_meta_image_fn fn, void *ctx) BERTH_MUST_CHECK;
+berth_err berth_registry_tags_of(struct berth_registry *r, const char *repo, const char *digest,
+				 berth_meta_name_fn fn, void *ctx) BERTH_MUST_CHECK;
+
+/* One image built on a golden image version that is no longer the newest release of its
+ * major line ("rebuild me"). Borrowed for the callback. */
+struct berth_outdated {
+	const struct berth_meta_image *image;
+	const char *base_repo, *base_tag, *base_digest;
+	const char *newest_tag, *newest_digest;
+};
+typedef int (*berth_outdated_fn)(void *ctx, const struct berth_outdated *o);
+/* golden: a pattern of golden repositories (NULL: the configured ones). */
+berth_err berth_registry_outdated(struct berth_registry *r, const char *golden,
+				  berth_outdated_fn fn, void *ctx) BERTH_MUST_CHECK;
+/* Rebuilds the index from every stored manifest; *count gets the images indexed. */
+berth_err berth_registry_reindex(struct berth_registry *r, size_t *count) BERTH_MUST_CHECK;
 
 /* 1 when s is a valid repository name. */
 int berth_registry_name_ok(const char *s, size_t len);
