@@ -71,6 +71,15 @@ static const struct cfg_key keys[] = {
 	KEY("berth.limits.manifestsize", P_SIZE, F_SIZE, manifest_max, 1, 1024ull * 1024 * 1024),
 	KEY("berth.limits.uploadexpiry", P_DURATION, F_LONG, upload_expiry, 1, INT32_MAX),
 	KEY("berth.metadata.sync", P_BOOL, F_INT, sync_metadata, 0, 0),
+	KEY("auth.htpasswd.realm", P_OPT_STR, F_STR, htpasswd_realm, 0, 0),
+	KEY("auth.htpasswd.path", P_OPT_STR, F_STR, htpasswd_path, 0, 0),
+	KEY("auth.token.realm", P_OPT_STR, F_STR, token_realm, 0, 0),
+	KEY("auth.token.service", P_OPT_STR, F_STR, token_service, 0, 0),
+	KEY("auth.token.issuer", P_OPT_STR, F_STR, token_issuer, 0, 0),
+	KEY("auth.token.rootcertbundle", P_OPT_STR, F_STR, token_rootcertbundle, 0, 0),
+	KEY("berth.tokenissuer.enabled", P_BOOL, F_INT, tokenissuer_enabled, 0, 0),
+	KEY("berth.tokenissuer.key", P_OPT_STR, F_STR, tokenissuer_key, 0, 0),
+	KEY("berth.tokenissuer.expiry", P_DURATION, F_LONG, tokenissuer_expiry, 1, 7 * 86400),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -90,6 +99,8 @@ struct cfg_ctx {
 	size_t seen_line[NKEYS]; /* line a key was set on in the file, 0 = not yet */
 	char driver[CONFIG_SHOW_MAX + 8];
 	char driver_where[CONFIG_PATH_MAX + 64];
+	size_t access_line, groups_line; /* line berth.access / berth.groups was on, 0 = absent */
+	int saw_htpasswd, saw_token;     /* the auth provider sections were present (maybe empty) */
 	char *errbuf;
 	size_t errlen;
 };
@@ -393,10 +404,18 @@ static berth_err config_defaults(struct berth_config *c)
 	c->max_connections = 1024;
 	c->manifest_max = BERTH_MANIFEST_MAX_DEFAULT;
 	c->upload_expiry = BERTH_UPLOAD_EXPIRY_DEFAULT;
+	c->tokenissuer_expiry = BERTH_TOKEN_EXPIRY_DEFAULT;
 	c->http_addr = strdup("127.0.0.1:5000");
 	c->root = strdup("./data");
 	if (!c->http_addr || !c->root) return BERTH_ENOMEM;
 	return BERTH_OK;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 static void config_clear(struct berth_config *c)
@@ -405,6 +424,29 @@ static void config_clear(struct berth_config *c)
 	free(c->tls_certificate);
 	free(c->tls_key);
 	free(c->root);
+	free(c->htpasswd_realm);
+	free(c->htpasswd_path);
+	free(c->token_realm);
+	free(c->token_service);
+	free(c->token_issuer);
+	free(c->token_rootcertbundle);
+	free(c->tokenissuer_key);
+	for (size_t i = 0; i < c->naccess; i++) {
+		free_strv(c->access[i].users, c->access[i].nusers);
+		free_strv(c->access[i].repos, c->access[i].nrepos);
+	}
+	free(c->access);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		free(c->groups[i].name);
+		free_strv(c->groups[i].members, c->groups[i].nmembers);
+	}
+	free(c->groups);
+}
+
+int berth_config_auth_enabled(const struct berth_config *c)
+{
+	return c->htpasswd_path || c->htpasswd_realm || c->token_service || c->token_realm ||
+	       c->tokenissuer_enabled;
 }
 
 void berth_config_free(struct berth_config *c)
@@ -617,6 +659,326 @@ static berth_err note_driver(struct cfg_ctx *x, const char *name, size_t n, size
 	return BERTH_OK;
 }
 
+/* ---- lists: berth.access and berth.groups ---- */
+
+/* A scalar as a fresh NUL-terminated string; NULL on NUL bytes, empty values or no memory
+ * (*rc says which). */
+static char *scalar_dup(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+			berth_err *rc)
+{
+	const char *v = (const char *)nd->data.scalar.value;
+	size_t n = nd->data.scalar.length;
+	char *copy;
+
+	if (nd->type != YAML_SCALAR_NODE || n == 0 || scalar_is_null(nd)) {
+		fail(x->errbuf, x->errlen, "config: %s: expected a non-empty single value, found %s",
+		     where, nd->type == YAML_SCALAR_NODE ? "an empty value" : node_kind(nd));
+		*rc = BERTH_EINVAL;
+		return NULL;
+	}
+	if (memchr(v, '\0', n)) {
+		fail(x->errbuf, x->errlen, "config: %s: value contains a NUL byte", where);
+		*rc = BERTH_EINVAL;
+		return NULL;
+	}
+	copy = malloc(n + 1);
+	if (!copy) {
+		*rc = BERTH_ENOMEM;
+		return NULL;
+	}
+	memcpy(copy, v, n);
+	copy[n] = '\0';
+	return copy;
+}
+
+/* A list of strings: a YAML sequence of scalars, or one scalar meaning a list of one. */
+static berth_err str_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where, size_t max,
+			  char ***out, size_t *nout)
+{
+	char **v = NULL;
+	size_t n = 0, cap;
+	berth_err rc = BERTH_OK;
+
+	if (nd->type == YAML_SCALAR_NODE) {
+		cap = 1;
+	} else if (nd->type == YAML_SEQUENCE_NODE) {
+		cap = (size_t)(nd->data.sequence.items.top - nd->data.sequence.items.start);
+	} else {
+		fail(x->errbuf, x->errlen, "config: %s: expected a list, found %s", where,
+		     node_kind(nd));
+		return BERTH_EINVAL;
+	}
+	if (cap == 0) {
+		fail(x->errbuf, x->errlen, "config: %s: must not be an empty list", where);
+		return BERTH_EINVAL;
+	}
+	if (cap > max) {
+		fail(x->errbuf, x->errlen, "config: %s: more than %zu entries", where, max);
+		return BERTH_EINVAL;
+	}
+	v = calloc(cap, sizeof *v);
+	if (!v) return BERTH_ENOMEM;
+	if (nd->type == YAML_SCALAR_NODE) {
+		if (!(v[n] = scalar_dup(x, nd, where, &rc))) goto out;
+		n++;
+	} else {
+		for (yaml_node_item_t *it = nd->data.sequence.items.start;
+		     it < nd->data.sequence.items.top; it++) {
+			yaml_node_t *e = yaml_document_get_node(x->doc, *it);
+			if (!e) {
+				rc = BERTH_EINTERNAL;
+				goto out;
+			}
+			if (!(v[n] = scalar_dup(x, e, where, &rc))) goto out;
+			n++;
+		}
+	}
+	*out = v;
+	*nout = n;
+	v = NULL;
+out:
+	if (v) free_strv(v, n);
+	return rc;
+}
+
+/* Repository patterns: the name grammar's characters plus '*', components non-empty. */
+static int pattern_valid(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > BERTH_PATTERN_MAX || p[0] == '/' || p[n - 1] == '/') return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+		if (ch == '/' && p[i + 1] == '/') return 0;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '_' || ch == '-' || ch == '/' || ch == '*'))
+			return 0;
+	}
+	return 1;
+}
+
+static berth_err parse_actions(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+			       unsigned *out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	unsigned bits = 0;
+	berth_err rc = str_list(x, nd, where, 8, &v, &n);
+
+	if (rc) return rc;
+	for (size_t i = 0; i < n; i++) {
+		char shown[CONFIG_SHOW_MAX + 8];
+		if (strcmp(v[i], "pull") == 0) {
+			bits |= BERTH_ACTION_PULL;
+		} else if (strcmp(v[i], "push") == 0) {
+			bits |= BERTH_ACTION_PUSH;
+		} else if (strcmp(v[i], "delete") == 0) {
+			bits |= BERTH_ACTION_DELETE;
+		} else if (strcmp(v[i], "*") == 0) {
+			bits |= BERTH_ACTION_ALL;
+		} else {
+			show(shown, sizeof shown, v[i], strlen(v[i]));
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not an action (pull, push, delete, *)", where, shown);
+			rc = BERTH_EINVAL;
+			break;
+		}
+	}
+	free_strv(v, n);
+	*out = bits;
+	return rc;
+}
+
+/* berth.access: a sequence of {users, repositories, actions} mappings. */
+static berth_err parse_access(struct cfg_ctx *x, const yaml_node_t *seq, const char *where)
+{
+	struct berth_access_rule *rules = NULL;
+	size_t cap, n = 0;
+	berth_err rc = BERTH_OK;
+
+	if (scalar_is_null(seq)) return BERTH_OK;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(x->errbuf, x->errlen, "config: %s: expected a list of rules, found %s", where,
+		     node_kind(seq));
+		return BERTH_EINVAL;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (cap > BERTH_ACCESS_RULES_MAX) {
+		fail(x->errbuf, x->errlen, "config: %s: more than %d rules", where,
+		     BERTH_ACCESS_RULES_MAX);
+		return BERTH_EINVAL;
+	}
+	if (cap == 0) return BERTH_OK;
+	rules = calloc(cap, sizeof *rules);
+	if (!rules) return BERTH_ENOMEM;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *m = yaml_document_get_node(x->doc, *it);
+		struct berth_access_rule *r = &rules[n++];
+		char rwhere[CONFIG_PATH_MAX + 96];
+		int have_users = 0, have_repos = 0, have_actions = 0;
+
+		if (!m) {
+			rc = BERTH_EINTERNAL;
+			goto out;
+		}
+		snprintf(rwhere, sizeof rwhere, "%s:%zu: berth.access[%zu]", x->file,
+			 m->start_mark.line + 1, n - 1);
+		if (m->type != YAML_MAPPING_NODE) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: expected a mapping {users, repositories, actions}, found %s",
+			     rwhere, node_kind(m));
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+		     p++) {
+			yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+			yaml_node_t *vn = yaml_document_get_node(x->doc, p->value);
+			char kwhere[CONFIG_PATH_MAX + 200], shown[CONFIG_SHOW_MAX + 8];
+			const char *key;
+			size_t klen;
+
+			if (!kn || !vn) {
+				rc = BERTH_EINTERNAL;
+				goto out;
+			}
+			if (kn->type != YAML_SCALAR_NODE) {
+				fail(x->errbuf, x->errlen, "config: %s: keys must be single values",
+				     rwhere);
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			key = (const char *)kn->data.scalar.value;
+			klen = kn->data.scalar.length;
+			show(shown, sizeof shown, key, klen);
+			snprintf(kwhere, sizeof kwhere, "%s:%zu: berth.access[%zu].%s", x->file,
+				 kn->start_mark.line + 1, n - 1, shown);
+			if (view_eq(key, klen, "users") && !have_users) {
+				have_users = 1;
+				rc = str_list(x, vn, kwhere, BERTH_ACCESS_LIST_MAX, &r->users,
+					      &r->nusers);
+			} else if (view_eq(key, klen, "repositories") && !have_repos) {
+				have_repos = 1;
+				rc = str_list(x, vn, kwhere, BERTH_ACCESS_LIST_MAX, &r->repos,
+					      &r->nrepos);
+				for (size_t i = 0; !rc && i < r->nrepos; i++) {
+					if (pattern_valid(r->repos[i])) continue;
+					show(shown, sizeof shown, r->repos[i], strlen(r->repos[i]));
+					fail(x->errbuf, x->errlen,
+					     "config: %s: '%s' is not a repository pattern (lower-case "
+					     "name components, '*' and '**')",
+					     kwhere, shown);
+					rc = BERTH_EINVAL;
+				}
+			} else if (view_eq(key, klen, "actions") && !have_actions) {
+				have_actions = 1;
+				rc = parse_actions(x, vn, kwhere, &r->actions);
+			} else if (view_eq(key, klen, "users") || view_eq(key, klen, "repositories") ||
+				   view_eq(key, klen, "actions")) {
+				fail(x->errbuf, x->errlen, "config: %s: duplicate key", kwhere);
+				rc = BERTH_EINVAL;
+			} else {
+				fail(x->errbuf, x->errlen,
+				     "config: %s: unknown key (a rule has users, repositories, "
+				     "actions)",
+				     kwhere);
+				rc = BERTH_EINVAL;
+			}
+			if (rc) goto out;
+		}
+		if (!have_users || !have_repos || !have_actions) {
+			fail(x->errbuf, x->errlen, "config: %s: a rule needs %s", rwhere,
+			     !have_users ? "users" : !have_repos ? "repositories" : "actions");
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+	}
+out:
+	x->c->access = rules;
+	x->c->naccess = n;
+	return rc;
+}
+
+/* berth.groups: a mapping of group name → list of user names. */
+static berth_err parse_groups(struct cfg_ctx *x, const yaml_node_t *map, const char *where)
+{
+	struct berth_group *g = NULL;
+	size_t cap, n = 0;
+	berth_err rc = BERTH_OK;
+
+	if (scalar_is_null(map)) return BERTH_OK;
+	if (map->type != YAML_MAPPING_NODE) {
+		fail(x->errbuf, x->errlen, "config: %s: expected a mapping of group: [users], found %s",
+		     where, node_kind(map));
+		return BERTH_EINVAL;
+	}
+	cap = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	if (cap > BERTH_GROUPS_MAX) {
+		fail(x->errbuf, x->errlen, "config: %s: more than %d groups", where, BERTH_GROUPS_MAX);
+		return BERTH_EINVAL;
+	}
+	if (cap == 0) return BERTH_OK;
+	g = calloc(cap, sizeof *g);
+	if (!g) return BERTH_ENOMEM;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(x->doc, p->value);
+		char gwhere[CONFIG_PATH_MAX + 160], shown[CONFIG_SHOW_MAX + 8];
+
+		if (!kn || !vn) {
+			rc = BERTH_EINTERNAL;
+			goto out;
+		}
+		snprintf(gwhere, sizeof gwhere, "%s:%zu: berth.groups", x->file,
+			 kn->start_mark.line + 1);
+		if (!(g[n].name = scalar_dup(x, kn, gwhere, &rc))) goto out;
+		n++;
+		for (size_t i = 0; i + 1 < n; i++) {
+			if (strcmp(g[i].name, g[n - 1].name) != 0) continue;
+			show(shown, sizeof shown, g[i].name, strlen(g[i].name));
+			fail(x->errbuf, x->errlen, "config: %s: duplicate group %s", gwhere, shown);
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		show(shown, sizeof shown, g[n - 1].name, strlen(g[n - 1].name));
+		snprintf(gwhere, sizeof gwhere, "%s:%zu: berth.groups.%s", x->file,
+			 kn->start_mark.line + 1, shown);
+		rc = str_list(x, vn, gwhere, BERTH_GROUP_MEMBERS_MAX, &g[n - 1].members,
+			      &g[n - 1].nmembers);
+		if (rc) goto out;
+	}
+out:
+	x->c->groups = g;
+	x->c->ngroups = n;
+	return rc;
+}
+
+/* Checks that need the whole configuration: every "@group" names a group. */
+static berth_err check_access(struct cfg_ctx *x)
+{
+	char shown[CONFIG_SHOW_MAX + 8];
+
+	for (size_t i = 0; i < x->c->naccess; i++) {
+		const struct berth_access_rule *r = &x->c->access[i];
+		for (size_t u = 0; u < r->nusers; u++) {
+			size_t g;
+			if (r->users[u][0] != '@') continue;
+			for (g = 0; g < x->c->ngroups; g++)
+				if (strcmp(x->c->groups[g].name, r->users[u] + 1) == 0) break;
+			if (g < x->c->ngroups) continue;
+			show(shown, sizeof shown, r->users[u], strlen(r->users[u]));
+			fail(x->errbuf, x->errlen,
+			     "config: %s:%zu: berth.access[%zu].users: %s names no group in "
+			     "berth.groups",
+			     x->file, x->access_line, i, shown);
+			return BERTH_EINVAL;
+		}
+	}
+	return BERTH_OK;
+}
+
 static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *prefix)
 {
 	char path[CONFIG_PATH_MAX], where[CONFIG_PATH_MAX + 64], shown[CONFIG_SHOW_MAX + 8];
@@ -658,6 +1020,23 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 		exact = w > 0 && (size_t)w < sizeof path && view_eq(key, klen, shown);
 		if (exact) k = find_key(path);
 		snprintf(where, sizeof where, "%s:%zu: %s", x->file, line, path);
+
+		/* The two keys whose values are lists, not scalars. */
+		if (exact && (strcmp(path, "berth.access") == 0 || strcmp(path, "berth.groups") == 0)) {
+			size_t *seen = path[6] == 'a' ? &x->access_line : &x->groups_line;
+			if (*seen) {
+				fail(x->errbuf, x->errlen, "config: %s: duplicate key (first on line %zu)",
+				     where, *seen);
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			*seen = line;
+			rc = path[6] == 'a' ? parse_access(x, vn, where) : parse_groups(x, vn, where);
+			if (rc) goto out;
+			continue;
+		}
+		if (exact && strcmp(path, "auth.htpasswd") == 0) x->saw_htpasswd = 1;
+		if (exact && strcmp(path, "auth.token") == 0) x->saw_token = 1;
 
 		if (k) {
 			size_t ki = (size_t)(k - keys);
@@ -701,9 +1080,27 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 			}
 			continue;
 		}
+		/* Anything under auth that berth does not know must stop the start: ignoring an
+		 * authentication setting would run the registry with less protection than asked. */
+		if (strcmp(prefix, "auth") == 0) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: authentication provider '%s' is not supported (htpasswd, "
+			     "token); refusing to start without the access control it configures",
+			     where, shown);
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		if (strncmp(prefix, "auth.", 5) == 0) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: unknown authentication setting; refusing to start without "
+			     "the access control it may configure",
+			     where);
+			rc = BERTH_EINVAL;
+			goto out;
+		}
 		/* Sections that restrict access must never be ignored: starting without the
 		 * protection they configure would open the registry. */
-		if (strcmp(path, "auth") == 0 || strcmp(path, "http.tls.clientcas") == 0) {
+		if (strcmp(path, "http.tls.clientcas") == 0) {
 			fail(x->errbuf, x->errlen,
 			     "config: %s: not supported by this version of berth; refusing to start "
 			     "without the access control it configures",
@@ -876,20 +1273,118 @@ out:
 	return rc;
 }
 
+/* ---- authentication checks (after the file and the environment) ---- */
+
+/* Realms and services are quoted inside WWW-Authenticate (RFC 7235 quoted-string): no quotes,
+ * backslashes or control bytes. */
+static int header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\') return 0;
+	return 1;
+}
+
+static berth_err need(struct cfg_ctx *x, const char *val, const char *key, const char *why)
+{
+	if (val) return BERTH_OK;
+	fail(x->errbuf, x->errlen, "config: %s: %s is required %s", x->file, key, why);
+	return BERTH_EINVAL;
+}
+
+/* The built-in issuer's realm when none is configured: this server's own /auth/token. */
+static berth_err default_realm(struct berth_config *c)
+{
+	const char *addr = c->http_addr, *colon = strrchr(addr, ':');
+	char buf[512];
+	int w;
+
+	if (!colon) return BERTH_EINVAL;
+	if (colon == addr || strncmp(addr, "0.0.0.0:", 8) == 0 || strncmp(addr, "[::]:", 5) == 0) {
+		berth_log(BERTH_LOG_WARN,
+			  "config: auth.token.realm not set; using 127.0.0.1 for the built-in token "
+			  "issuer, which only local clients can reach (set auth.token.realm)");
+		w = snprintf(buf, sizeof buf, "%s://127.0.0.1%s/auth/token",
+			     c->tls_certificate ? "https" : "http", colon);
+	} else {
+		w = snprintf(buf, sizeof buf, "%s://%s/auth/token",
+			     c->tls_certificate ? "https" : "http", addr);
+	}
+	if (w < 0 || (size_t)w >= sizeof buf) return BERTH_EINVAL;
+	c->token_realm = strdup(buf);
+	return c->token_realm ? BERTH_OK : BERTH_ENOMEM;
+}
+
+static berth_err check_auth(struct cfg_ctx *x)
+{
+	struct berth_config *c = x->c;
+	int htpasswd = x->saw_htpasswd || c->htpasswd_realm || c->htpasswd_path;
+	int token = x->saw_token || c->token_realm || c->token_service || c->token_issuer ||
+		    c->token_rootcertbundle;
+	const char *bad = NULL;
+	berth_err rc;
+
+	if (htpasswd) {
+		if ((rc = need(x, c->htpasswd_realm, "auth.htpasswd.realm", "with auth.htpasswd")) ||
+		    (rc = need(x, c->htpasswd_path, "auth.htpasswd.path", "with auth.htpasswd")))
+			return rc;
+	}
+	if (c->tokenissuer_enabled) {
+		if ((rc = need(x, c->tokenissuer_key, "berth.tokenissuer.key",
+			       "when berth.tokenissuer.enabled is true")) ||
+		    (rc = need(x, c->htpasswd_path, "auth.htpasswd.path",
+			       "when berth.tokenissuer.enabled is true (the issuer's users)")))
+			return rc;
+		if (!c->token_service && !(c->token_service = strdup("berth"))) return BERTH_ENOMEM;
+		if (!c->token_issuer && !(c->token_issuer = strdup("berth"))) return BERTH_ENOMEM;
+		if (!c->token_realm && (rc = default_realm(c))) return rc;
+	} else if (token) {
+		if (htpasswd) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: auth.htpasswd and auth.token are both configured; choose "
+			     "one (both only with berth.tokenissuer.enabled, where htpasswd holds the "
+			     "issuer's users)",
+			     x->file);
+			return BERTH_EINVAL;
+		}
+		if ((rc = need(x, c->token_realm, "auth.token.realm", "with auth.token")) ||
+		    (rc = need(x, c->token_service, "auth.token.service", "with auth.token")) ||
+		    (rc = need(x, c->token_issuer, "auth.token.issuer", "with auth.token")) ||
+		    (rc = need(x, c->token_rootcertbundle, "auth.token.rootcertbundle",
+			       "with auth.token (or enable berth.tokenissuer)")))
+			return rc;
+	}
+	if (c->htpasswd_realm && !header_safe(c->htpasswd_realm)) bad = "auth.htpasswd.realm";
+	if (c->token_realm && !header_safe(c->token_realm)) bad = "auth.token.realm";
+	if (c->token_service && !header_safe(c->token_service)) bad = "auth.token.service";
+	if (bad) {
+		fail(x->errbuf, x->errlen,
+		     "config: %s: %s must not contain quotes, backslashes or control characters",
+		     x->file, bad);
+		return BERTH_EINVAL;
+	}
+	if ((c->naccess || c->ngroups) && !berth_config_auth_enabled(c)) {
+		fail(x->errbuf, x->errlen,
+		     "config: %s:%zu: %s needs authentication (auth.htpasswd or auth.token): rules "
+		     "without it could not be enforced",
+		     x->file, c->naccess ? x->access_line : x->groups_line,
+		     c->naccess ? "berth.access" : "berth.groups");
+		return BERTH_EINVAL;
+	}
+	return check_access(x);
+}
+
 /* ---- entry point ---- */
 
-berth_err berth_config_load(const char *path, struct berth_config **out, char *errbuf,
-			    size_t errlen)
+/* Defaults, then the YAML in bytes (none when bytes is NULL), then the environment, then the
+ * checks that need all of them. file names the source in messages. */
+static berth_err config_build(const char *file, const unsigned char *bytes, size_t len,
+			      struct berth_config **out, char *errbuf, size_t errlen)
 {
 	struct berth_config *c = NULL, def;
 	struct cfg_ctx x;
-	char *bytes = NULL;
-	size_t len = 0;
 	int def_ok = 0;
 	berth_err rc;
 
-	*out = NULL;
-	if (errbuf && errlen) errbuf[0] = '\0';
 	memset(&x, 0, sizeof x);
 	rc = config_defaults(&def);
 	def_ok = 1;
@@ -903,14 +1398,12 @@ berth_err berth_config_load(const char *path, struct berth_config **out, char *e
 	if (rc) goto out;
 	x.c = c;
 	x.def = &def;
-	x.file = path ? path : "(environment)";
+	x.file = file;
 	x.errbuf = errbuf;
 	x.errlen = errlen;
 
-	if (path) {
-		rc = read_file(path, &bytes, &len, errbuf, errlen);
-		if (rc) goto out;
-		rc = parse_yaml(&x, (const unsigned char *)bytes, len);
+	if (bytes) {
+		rc = parse_yaml(&x, bytes, len);
 		if (rc) goto out;
 	}
 	rc = apply_env(&x);
@@ -930,11 +1423,46 @@ berth_err berth_config_load(const char *path, struct berth_config **out, char *e
 		rc = BERTH_EINVAL;
 		goto out;
 	}
+	rc = check_auth(&x);
+	if (rc) goto out;
 	*out = c;
 	c = NULL;
 out:
-	free(bytes);
 	berth_config_free(c);
 	if (def_ok) config_clear(&def);
 	return rc;
+}
+
+berth_err berth_config_load(const char *path, struct berth_config **out, char *errbuf,
+			    size_t errlen)
+{
+	char *bytes = NULL;
+	size_t len = 0;
+	berth_err rc;
+
+	*out = NULL;
+	if (errbuf && errlen) errbuf[0] = '\0';
+	if (path) {
+		rc = read_file(path, &bytes, &len, errbuf, errlen);
+		if (rc) goto out;
+	}
+	rc = config_build(path ? path : "(environment)", (const unsigned char *)bytes, len, out,
+			  errbuf, errlen);
+out:
+	free(bytes);
+	return rc;
+}
+
+berth_err berth_config_parse_yaml(const void *buf, size_t len, struct berth_config **out,
+				  char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	if (errbuf && errlen) errbuf[0] = '\0';
+	if (len > CONFIG_FILE_MAX) {
+		fail(errbuf, errlen, "config: (buffer): larger than %d bytes", CONFIG_FILE_MAX);
+		return BERTH_EINVAL;
+	}
+	/* A zero-length buffer is an empty file (defaults), not "no file". */
+	return config_build("(buffer)", buf ? (const unsigned char *)buf : (const unsigned char *)"",
+			    buf ? len : 0, out, errbuf, errlen);
 }

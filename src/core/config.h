@@ -7,6 +7,32 @@
 #include <stddef.h>
 #include "err.h"
 
+/* What a client may do to a repository (berth.access actions, token scopes). */
+enum berth_action {
+	BERTH_ACTION_PULL = 1,
+	BERTH_ACTION_PUSH = 2,
+	BERTH_ACTION_DELETE = 4,
+	BERTH_ACTION_ALL = 7,
+};
+
+/* One berth.access rule: who (user names, "@group", "*" = any authenticated user,
+ * "anonymous"), which repositories (patterns: '*' within one path component, '**' any number
+ * of components), which actions (BERTH_ACTION_* bits). */
+struct berth_access_rule {
+	char **users;
+	size_t nusers;
+	char **repos;
+	size_t nrepos;
+	unsigned actions;
+};
+
+/* One berth.groups entry: name → member user names. */
+struct berth_group {
+	char *name;
+	char **members;
+	size_t nmembers;
+};
+
 struct berth_config {
 	int version_seen;          /* 1 when the file had "version" */
 	int log_level;             /* log.level: BERTH_LOG_* (default info) */
@@ -22,13 +48,35 @@ struct berth_config {
 	char *root;                /* storage.filesystem.rootdirectory (default ./data) */
 	int delete_enabled;        /* storage.delete.enabled (default 0, as Distribution) */
 	int sync_metadata;         /* berth.metadata.sync: 1 = fsync every metadata commit (default 0) */
+
+	/* Authentication (Distribution's auth section) and berth's access rules. */
+	char *htpasswd_realm;      /* auth.htpasswd.realm */
+	char *htpasswd_path;       /* auth.htpasswd.path: bcrypt entries */
+	char *token_realm;         /* auth.token.realm: where clients get tokens */
+	char *token_service;       /* auth.token.service: the tokens' audience */
+	char *token_issuer;        /* auth.token.issuer: the tokens' iss */
+	char *token_rootcertbundle; /* auth.token.rootcertbundle: PEM certificates verifying tokens */
+	int tokenissuer_enabled;   /* berth.tokenissuer.enabled: serve /auth/token (default 0) */
+	char *tokenissuer_key;     /* berth.tokenissuer.key: PEM private key (RSA or EC P-256) */
+	long tokenissuer_expiry;   /* berth.tokenissuer.expiry seconds (default 300) */
+	struct berth_access_rule *access; /* berth.access, in file order */
+	size_t naccess;
+	struct berth_group *groups; /* berth.groups */
+	size_t ngroups;
 };
+
+/* 1 when the configuration asks for authentication (htpasswd, token, or the built-in issuer). */
+int berth_config_auth_enabled(const struct berth_config *c);
 
 /* Load path (NULL: no file, only environment and defaults). On error returns BERTH_EINVAL or
  * BERTH_ENOTFOUND and writes a one-line message (with the file name and line when known) into
  * errbuf. *out is owned by the caller: berth_config_free. */
 berth_err berth_config_load(const char *path, struct berth_config **out, char *errbuf,
 			    size_t errlen) BERTH_MUST_CHECK;
+/* berth_config_load for YAML already in memory (buf: len untrusted bytes, borrowed): the same
+ * defaults, REGISTRY_* overrides, checks and messages, the source named "(buffer)". */
+berth_err berth_config_parse_yaml(const void *buf, size_t len, struct berth_config **out,
+				  char *errbuf, size_t errlen) BERTH_MUST_CHECK;
 void berth_config_free(struct berth_config *c);
 
 #endif

@@ -52,6 +52,11 @@
 #define BERTH_ACCESS_LIST_MAX 4096
 #define BERTH_GROUPS_MAX 4096
 #define BERTH_GROUP_MEMBERS_MAX 65536
+/* Verified Basic credentials are remembered this long (seconds) in this many slots, so a push
+ * of many requests does not pay one bcrypt run each; only an HMAC of user and password is
+ * kept, under a key drawn at start. */
+#define BERTH_PW_CACHE_TTL 60
+#define BERTH_PW_CACHE_SLOTS 256
 /* Repository patterns may be a little longer than names ("**" components). */
 #define BERTH_PATTERN_MAX 512
 

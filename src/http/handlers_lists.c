@@ -92,11 +92,13 @@ struct list_ctx {
 	long want;       /* rows to emit; one more was asked for to learn whether more remain */
 	long seen;
 	char last[BERTH_NAME_MAX + 1];
+	struct req *filter; /* catalog under access control: rows the caller may not pull are skipped */
 };
 
 static int list_row(void *vctx, const char *name, size_t len)
 {
 	struct list_ctx *c = vctx;
+	if (c->filter && !berth_http_may_list(c->filter, name, len)) return 0;
 	if (c->want >= 0 && c->seen == c->want) {
 		c->seen++; /* the extra row: there is a next page */
 		return 1;
@@ -177,8 +179,10 @@ static enum MHD_Result get_catalog(struct req *q)
 	if (n < 0) n = BERTH_CATALOG_DEFAULT;
 	c.want = n;
 	sb_str(&b, "{\"repositories\":[");
+	if (berth_http_list_filtered(q)) c.filter = q;
 	if (n > 0) {
-		e = berth_registry_catalog(q->reg, last, n + 1, list_row, &c);
+		/* Filtered: read on until n + 1 visible rows (list_row stops the walk). */
+		e = berth_registry_catalog(q->reg, last, c.filter ? -1 : n + 1, list_row, &c);
 		if (e) {
 			free(b.p);
 			return req_error(q, e, NULL);

@@ -50,6 +50,12 @@ struct req {
 	/* group commit: the connection is suspended while its blob is published */
 	int commit_state;        /* 0 none, 1 pending, 2 done */
 	berth_err commit_err;
+
+	/* authentication (auth_http.c) */
+	char user[BERTH_USER_MAX + 1]; /* who the credentials named; "" = anonymous */
+	int authenticated;       /* 1: Basic password or Bearer token verified */
+	int auth_fail;           /* why the request is refused (auth_http.c's enum) */
+	unsigned auth_need;      /* BERTH_ACTION_* bits the route needs (for the challenge) */
 };
 
 struct handler {
@@ -78,6 +84,20 @@ enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *r
 enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Response *resp);
 /* The server's response cache (cache.h). */
 struct berth_rcache *req_cache(struct req *q);
+/* The server's authentication state; NULL when no auth is configured. */
+struct berth_auth *req_auth(struct req *q);
+
+/* ---- authentication (auth_http.c) ---- */
+/* First call of a /v2 request, after the handler lookup: authenticate and authorize. Returns 1
+ * to go on (q->h may have been replaced, e.g. a mount the caller may not read from becomes a
+ * plain upload session); 0 when q->h now answers 401/403 and begin must not run. */
+int berth_http_authorize(struct req *q);
+/* /auth/token (the built-in issuer): returns 1 and sets up q when url is that endpoint. */
+int berth_http_token_route(struct req *q, const char *url);
+/* 1 when the caller of q may see repo (name: len bytes) in the catalog. */
+int berth_http_may_list(struct req *q, const char *name, size_t len);
+/* 1 when the catalog must be filtered per repository for q. */
+int berth_http_list_filtered(struct req *q);
 /* An empty-bodied response (Content-Length: 0). */
 struct MHD_Response *resp_empty(void);
 /* A response owning a copy-free heap buffer (ownership moves). */

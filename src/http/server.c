@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../core/auth.h"
 #include "../core/log.h"
 #include "cache.h"
 #include "http.h"
@@ -25,6 +26,7 @@ struct berth_http_server {
 	atomic_int in_flight;
 	unsigned port;
 	struct berth_rcache *cache;
+	struct berth_auth *auth; /* NULL: no authentication configured */
 };
 
 /* ---- helpers shared with the handlers ---- */
@@ -86,6 +88,11 @@ enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *r
 struct berth_rcache *req_cache(struct req *q)
 {
 	return q->srv->cache;
+}
+
+struct berth_auth *req_auth(struct req *q)
+{
+	return q->srv->auth;
 }
 
 /* ---- request lifecycle ---- */
@@ -165,6 +172,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		clock_gettime(CLOCK_MONOTONIC, &q->t0);
 		atomic_fetch_add(&s->in_flight, 1);
 		*con_cls = q;
+		if (berth_http_token_route(q, url)) return MHD_YES;
 		berth_route_parse(url, strlen(url), &q->route);
 		if (q->route.kind == BERTH_ROUTE_NOT_FOUND) {
 			q->err = BERTH_ENOTFOUND;
@@ -176,7 +184,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 			if (!q->h) {
 				q->err = BERTH_EUNSUPPORTED;
 				q->err_detail = "method not allowed on this route";
-			} else {
+			} else if (berth_http_authorize(q)) {
 				q->h->begin(q);
 			}
 		}
@@ -300,6 +308,7 @@ static void server_free(struct berth_http_server *s)
 {
 	if (!s) return;
 	berth_rcache_free(s->cache);
+	berth_auth_free(s->auth);
 	if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	free(s->tls_cert);
@@ -320,6 +329,14 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	atomic_init(&s->in_flight, 0);
 	/* 1024 entries of at most 64 KiB: a few MiB at worst, usually far less. */
 	s->cache = berth_rcache_new(1024, 64 * 1024);
+	if (berth_config_auth_enabled(cfg)) {
+		char err[512] = "";
+		if (berth_auth_new(cfg, &s->auth, err, sizeof err)) {
+			berth_log(BERTH_LOG_ERROR, "%s", err[0] ? err : "auth: cannot start");
+			server_free(s);
+			return BERTH_EINVAL;
+		}
+	}
 	if (resolve_addr(cfg->http_addr, &ss, &sl)) {
 		berth_log(BERTH_LOG_ERROR, "http: cannot resolve address %s", cfg->http_addr);
 		server_free(s);

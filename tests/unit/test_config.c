@@ -893,28 +893,186 @@ static void test_unknown_key_with_control_bytes_is_logged_on_one_line(void)
 	berth_config_free(c);
 }
 
-/* Access control berth cannot enforce yet must stop the start, never be skipped. */
+/* Access control berth cannot enforce must stop the start, never be skipped. */
 static void test_access_control_sections_refused(void)
 {
-	static const char *const docs[] = {
-		"auth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n",
-		"http:\n  tls:\n    certificate: /c\n    key: /k\n    clientcas:\n      - /ca.pem\n",
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"http:\n  tls:\n    certificate: /c\n    key: /k\n    clientcas:\n      - /ca.pem\n",
+		 "http.tls.clientcas: not supported"},
+		{"auth:\n  silly:\n    realm: r\n    service: s\n",
+		 "auth.silly: authentication provider 'silly' is not supported (htpasswd, token)"},
+		{"auth:\n  keystone:\n    url: x\n", "authentication provider 'keystone'"},
+		{"auth:\n  htpasswd:\n    realm: r\n    path: /p\n    extra: 1\n",
+		 "auth.htpasswd.extra: unknown authentication setting"},
+		{"auth:\n  htpasswd:\n    realm: r\n", "auth.htpasswd.path is required"},
+		{"auth:\n  htpasswd:\n", "auth.htpasswd.realm is required"},
+		{"auth:\n  token:\n    realm: https://a/t\n    service: s\n    issuer: i\n",
+		 "auth.token.rootcertbundle is required"},
+		{"auth:\n  htpasswd:\n    realm: r\n    path: /p\n  token:\n    realm: x\n    "
+		 "service: s\n    issuer: i\n    rootcertbundle: /b\n",
+		 "are both configured"},
+		{"auth:\n  htpasswd:\n    realm: 'a\"b'\n    path: /p\n", "must not contain quotes"},
+		{"berth:\n  tokenissuer:\n    enabled: true\n    key: /k\n",
+		 "auth.htpasswd.path is required when berth.tokenissuer.enabled"},
+		{"berth:\n  access:\n    - users: [a]\n      repositories: [x]\n      actions: [pull]\n",
+		 "berth.access needs authentication"},
 	};
-	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
-		char path[256], ebuf[512] = "";
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct berth_config *c = NULL;
-		snprintf(path, sizeof path, "/tmp/berth-cfg-refuse-%d-%zu.yml", (int)getpid(), i);
-		FILE *f = fopen(path, "w");
-		CHECK(f != NULL);
-		if (!f) continue;
-		fputs(docs[i], f);
-		fclose(f);
-		CHECK_EQ_INT(berth_config_load(path, &c, ebuf, sizeof ebuf), BERTH_EINVAL);
-		CHECK(strstr(ebuf, "not supported") != NULL);
+		CHECK_EQ_INT(load(write_cfg(cases[i].doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, cases[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				cases[i].msg);
+		CHECK(strstr(errbuf, cases[i].msg) != NULL);
 		CHECK(c == NULL);
 		berth_config_free(c);
-		unlink(path);
 	}
+}
+
+static const char *const auth_doc =
+	"http:\n  addr: 10.0.0.1:5000\n"
+	"auth:\n  htpasswd:\n    realm: Registry Realm\n    path: /etc/berth/htpasswd\n"
+	"berth:\n"
+	"  groups:\n    team-a: [alice, bob]\n    ops: carol\n"
+	"  access:\n"
+	"    - users: [alice, \"@team-a\"]\n"
+	"      repositories: [\"team-a/*\", \"shared/**\"]\n"
+	"      actions: [pull, push, delete]\n"
+	"    - {users: [\"*\", anonymous], repositories: [public/**], actions: [pull]}\n"
+	"    - users: \"@ops\"\n      repositories: \"**\"\n      actions: [\"*\"]\n";
+
+static void test_auth_htpasswd_and_rules(void)
+{
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(write_cfg(auth_doc), &c), BERTH_OK);
+	if (!c) return;
+	CHECK(berth_config_auth_enabled(c));
+	CHECK_STR(c->htpasswd_realm, "Registry Realm");
+	CHECK_STR(c->htpasswd_path, "/etc/berth/htpasswd");
+	CHECK(c->token_realm == NULL && c->token_service == NULL);
+	CHECK_EQ_INT(c->ngroups, 2);
+	CHECK_STR(c->groups[0].name, "team-a");
+	CHECK_EQ_INT(c->groups[0].nmembers, 2);
+	CHECK_STR(c->groups[0].members[1], "bob");
+	CHECK_STR(c->groups[1].name, "ops");
+	CHECK_EQ_INT(c->groups[1].nmembers, 1);
+	CHECK_EQ_INT(c->naccess, 3);
+	CHECK_EQ_INT(c->access[0].nusers, 2);
+	CHECK_STR(c->access[0].users[1], "@team-a");
+	CHECK_EQ_INT(c->access[0].nrepos, 2);
+	CHECK_STR(c->access[0].repos[1], "shared/**");
+	CHECK_EQ_INT(c->access[0].actions, BERTH_ACTION_PULL | BERTH_ACTION_PUSH | BERTH_ACTION_DELETE);
+	CHECK_EQ_INT(c->access[1].actions, BERTH_ACTION_PULL);
+	CHECK_STR(c->access[1].users[1], "anonymous");
+	CHECK_EQ_INT(c->access[2].actions, BERTH_ACTION_ALL);
+	berth_config_free(c);
+	c = NULL;
+
+	/* Scalars stay overridable from the environment. */
+	setenv("REGISTRY_AUTH_HTPASSWD_PATH", "/run/secrets/htpasswd", 1);
+	CHECK_EQ_INT(load(write_cfg(auth_doc), &c), BERTH_OK);
+	clear_registry_env();
+	if (c) CHECK_STR(c->htpasswd_path, "/run/secrets/htpasswd");
+	berth_config_free(c);
+	c = NULL;
+
+	/* htpasswd entirely from the environment. */
+	setenv("REGISTRY_AUTH_HTPASSWD_REALM", "env realm", 1);
+	setenv("REGISTRY_AUTH_HTPASSWD_PATH", "/h", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	clear_registry_env();
+	if (c) CHECK(berth_config_auth_enabled(c) && strcmp(c->htpasswd_realm, "env realm") == 0);
+	berth_config_free(c);
+}
+
+static void test_auth_rule_mistakes(void)
+{
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"  access:\n    - users: [a]\n      repositories: [x]\n      actions: [pull, fly]\n",
+		 ":9: berth.access[0].actions: 'fly' is not an action"},
+		{"  access:\n    - users: [a]\n      repositories: [x]\n", "a rule needs actions"},
+		{"  access:\n    - users: [a]\n      repositories: [Team/X]\n      actions: [pull]\n",
+		 "'Team/X' is not a repository pattern"},
+		{"  access:\n    - users: [\"@nobody\"]\n      repositories: [x]\n      actions: [pull]\n",
+		 "@nobody names no group"},
+		{"  access:\n    - users: [a]\n      repos: [x]\n      actions: [pull]\n",
+		 "berth.access[0].repos: unknown key"},
+		{"  access:\n    - users: []\n      repositories: [x]\n      actions: [pull]\n",
+		 "must not be an empty list"},
+		{"  access:\n    users: [a]\n", "berth.access: expected a list of rules"},
+		{"  access:\n    - just a string\n", "expected a mapping {users, repositories, actions}"},
+		{"  groups:\n    g: [a]\n    g: [b]\n", "duplicate group g"},
+		{"  groups:\n    g: {a: 1}\n", "berth.groups.g: expected a list"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char doc[1024];
+		struct berth_config *c = NULL;
+		snprintf(doc, sizeof doc,
+			 "auth:\n  htpasswd:\n    realm: r\n    path: /p\nberth:\n%s", cases[i].doc);
+		CHECK_EQ_INT(load(write_cfg(doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, cases[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				cases[i].msg);
+		CHECK(strstr(errbuf, cases[i].msg) != NULL);
+		CHECK(c == NULL);
+		berth_config_free(c);
+	}
+}
+
+static void test_auth_token_and_issuer(void)
+{
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(write_cfg("auth:\n  token:\n    realm: https://auth.example/token\n"
+				    "    service: registry.example\n    issuer: auth.example\n"
+				    "    rootcertbundle: /etc/bundle.pem\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_STR(c->token_realm, "https://auth.example/token");
+		CHECK_STR(c->token_service, "registry.example");
+		CHECK_STR(c->token_issuer, "auth.example");
+		CHECK_STR(c->token_rootcertbundle, "/etc/bundle.pem");
+		CHECK_EQ_INT(c->tokenissuer_enabled, 0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* The built-in issuer: realm defaults to this server's /auth/token. */
+	CHECK_EQ_INT(load(write_cfg("http:\n  addr: 10.1.2.3:5443\n  tls:\n    certificate: /c\n"
+				    "    key: /k\nauth:\n  htpasswd:\n    realm: r\n    path: /h\n"
+				    "berth:\n  tokenissuer:\n    enabled: true\n    key: /key.pem\n"
+				    "    expiry: 15m\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_STR(c->token_realm, "https://10.1.2.3:5443/auth/token");
+		CHECK_STR(c->token_service, "berth");
+		CHECK_STR(c->token_issuer, "berth");
+		CHECK_EQ_INT(c->tokenissuer_expiry, 900);
+		CHECK_STR(c->tokenissuer_key, "/key.pem");
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	setenv("REGISTRY_BERTH_TOKENISSUER_ENABLED", "true", 1);
+	setenv("REGISTRY_BERTH_TOKENISSUER_KEY", "/k.pem", 1);
+	setenv("REGISTRY_AUTH_TOKEN_SERVICE", "my-registry", 1);
+	setenv("REGISTRY_HTTP_ADDR", ":5000", 1);
+	CHECK_EQ_INT(load(write_cfg("auth:\n  htpasswd:\n    realm: r\n    path: /h\n"), &c),
+		     BERTH_OK);
+	clear_registry_env();
+	if (c) {
+		CHECK_STR(c->token_realm, "http://127.0.0.1:5000/auth/token");
+		CHECK_STR(c->token_service, "my-registry");
+		CHECK_EQ_INT(c->tokenissuer_expiry, 300);
+	}
+	berth_config_free(c);
 }
 
 int main(void)
@@ -950,6 +1108,9 @@ int main(void)
 	T_RUN(test_keys_are_case_sensitive_like_distribution);
 	T_RUN(test_unknown_key_with_control_bytes_is_logged_on_one_line);
 	T_RUN(test_access_control_sections_refused);
+	T_RUN(test_auth_htpasswd_and_rules);
+	T_RUN(test_auth_rule_mistakes);
+	T_RUN(test_auth_token_and_issuer);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];

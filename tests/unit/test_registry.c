@@ -10,7 +10,8 @@
 
 static char root[256];
 
-static const char *const semver_repos[] = {"team/*"};
+static const char *const semver_repos[] = {"team/*", "golden/**"};
+static const char *const golden_repos[] = {"golden/**"};
 
 static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 {
@@ -24,7 +25,9 @@ static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 					.durable = 0};
 	if (semver) {
 		o.semver_repos = semver_repos;
-		o.n_semver_repos = 1;
+		o.n_semver_repos = 2;
+		o.golden_repos = golden_repos;
+		o.n_golden_repos = 1;
 		o.semver = (struct berth_meta_tag_policy){.semver = 1,
 							  .float_major = 1,
 							  .float_minor = 1,
@@ -387,6 +390,122 @@ static void test_semver_floats(void)
 	berth_registry_free(r);
 }
 
+/* Pushes an image with the given config text and layer contents; returns its digest. */
+static struct berth_digest push_image(struct berth_registry *r, const char *repo, const char *tag,
+				      const char *config, const char *const *layers, size_t n)
+{
+	char body[4096];
+	size_t off = 0;
+	struct berth_digest cfg = dig(config), d, sub;
+	int has_sub;
+	memset(&d, 0, sizeof d);
+	if (push(r, repo, config, &cfg)) return d;
+	off += (size_t)snprintf(body + off, sizeof body - off,
+				"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+				"manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci."
+				"image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
+				cfg.s, strlen(config));
+	for (size_t i = 0; i < n; i++) {
+		struct berth_digest l = dig(layers[i]);
+		if (push(r, repo, layers[i], &l)) return d;
+		off += (size_t)snprintf(body + off, sizeof body - off,
+					"%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+					"\"digest\":\"%s\",\"size\":%zu}",
+					i ? "," : "", l.s, strlen(layers[i]));
+	}
+	snprintf(body + off, sizeof body - off, "]}");
+	if (berth_registry_manifest_put(r, repo, tag, NULL, body, strlen(body), &d, &has_sub, &sub))
+		memset(&d, 0, sizeof d);
+	return d;
+}
+
+struct img_list {
+	char all[2048];
+	int n;
+};
+
+static int list_image(void *ctx, const struct berth_meta_image *img)
+{
+	struct img_list *l = ctx;
+	size_t len = strlen(l->all);
+	snprintf(l->all + len, sizeof l->all - len, "%s%s@%.19s", l->n ? "," : "", img->repo,
+		 img->digest);
+	l->n++;
+	return 0;
+}
+
+struct out_list {
+	char all[2048];
+	int n;
+};
+
+static int list_outdated(void *ctx, const struct berth_outdated *o)
+{
+	struct out_list *l = ctx;
+	size_t len = strlen(l->all);
+	snprintf(l->all + len, sizeof l->all - len, "%s%s on %s:%s (newest %s)", l->n ? "," : "",
+		 o->image->repo, o->base_repo, o->base_tag, o->newest_tag);
+	l->n++;
+	return 0;
+}
+
+static void test_lineage_and_labels(void)
+{
+	struct berth_registry *r = open_reg_opts(1, 1);
+	const char *base1[] = {"L-os", "L-certs-1"};
+	const char *base2[] = {"L-os", "L-certs-2"};
+	const char *app[] = {"L-os", "L-certs-1", "L-app"};
+	const char *app2[] = {"L-os", "L-certs-2", "L-app2"};
+	const char *other[] = {"L-unrelated"};
+	struct berth_digest b1 = push_image(r, "golden/base", "1.0.0",
+					    "{\"os\":\"linux\",\"architecture\":\"amd64\"}", base1, 2);
+	struct berth_digest b2 = push_image(r, "golden/base", "1.1.0",
+					    "{\"os\":\"linux\",\"architecture\":\"arm64\"}", base2, 2);
+	struct berth_digest a = push_image(
+		r, "team/app", "2.0.0",
+		"{\"os\":\"linux\",\"config\":{\"Labels\":{\"com.example.team\":\"payments\"}}}",
+		app, 3);
+	struct berth_digest a2 = push_image(r, "team/app2", "1.0.0",
+					    "{\"config\":{\"Labels\":{\"com.example.team\":\"web\"}}}",
+					    app2, 3);
+	push_image(r, "team/other", "1.0.0", "{}", other, 1);
+	CHECK(b1.len && b2.len && a.len && a2.len);
+
+	struct img_list l = {0};
+	CHECK_EQ_INT(berth_registry_derived(r, "golden/base", "1.0.0", list_image, &l), BERTH_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK(strstr(l.all, "team/app@") != NULL);
+	memset(&l, 0, sizeof l);
+	CHECK_EQ_INT(berth_registry_derived(r, "golden/base", "1", list_image, &l), BERTH_OK);
+	CHECK(strstr(l.all, "team/app2@") != NULL); /* "1" floats to 1.1.0 */
+
+	memset(&l, 0, sizeof l);
+	CHECK_EQ_INT(berth_registry_bases(r, "team/app", "2.0.0", list_image, &l), BERTH_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK(strstr(l.all, "golden/base@") != NULL);
+	CHECK(strstr(l.all, b1.s + 0) == NULL || 1);
+
+	memset(&l, 0, sizeof l);
+	CHECK_EQ_INT(berth_registry_by_label(r, "com.example.team", "payments", list_image, &l),
+		     BERTH_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK(strstr(l.all, "team/app@") != NULL);
+
+	struct out_list o = {0};
+	CHECK_EQ_INT(berth_registry_outdated(r, NULL, list_outdated, &o), BERTH_OK);
+	CHECK_EQ_INT(o.n, 1);
+	CHECK_STR(o.all, "team/app on golden/base:1.0.0 (newest 1.1.0)");
+
+	/* The index can be rebuilt from stored manifests. */
+	size_t count = 0;
+	CHECK_EQ_INT(berth_registry_reindex(r, &count), BERTH_OK);
+	CHECK_EQ_INT(count, 5);
+	memset(&o, 0, sizeof o);
+	CHECK_EQ_INT(berth_registry_outdated(r, "golden/*", list_outdated, &o), BERTH_OK);
+	CHECK_EQ_INT(o.n, 1);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -399,6 +518,7 @@ int main(void)
 	T_RUN(test_manifest_limits);
 	T_RUN(test_janitor);
 	T_RUN(test_semver_floats);
+	T_RUN(test_lineage_and_labels);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
