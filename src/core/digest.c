@@ -5,24 +5,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+/* The one-algorithm SHA-2 API rather than EVP: measured on this project's machine, EVP's
+ * provider machinery in OpenSSL 3 costs ~1.7 MiB of resident memory the moment the first
+ * digest is fetched (4.9 MiB vs 3.2 MiB for a program that hashes "abc"), for the same
+ * throughput (openssl speed: 1.68 GB/s here vs 1.71 GB/s via EVP, both SHA-NI). OpenSSL 3
+ * marks these functions deprecated, not removed. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 struct berth_hasher {
-	EVP_MD_CTX *ctx;
+	union {
+		SHA256_CTX sha256;
+		SHA512_CTX sha512;
+	} ctx;
 	enum berth_digest_alg alg;
-	int finished; /* final was called; OpenSSL forbids update after final without re-init */
+	int finished; /* final was called: update needs a reset first */
 };
+
+#define RAW_MAX SHA512_DIGEST_LENGTH
 
 /* Both names are six characters, so both prefixes ("sha256:", "sha512:") are seven. */
 #define DIGEST_PREFIX_LEN 7
 
-static const EVP_MD *digest_md(enum berth_digest_alg alg)
+static int hasher_init(struct berth_hasher *h)
 {
-	switch (alg) {
-	case BERTH_DIGEST_SHA256: return EVP_sha256();
-	case BERTH_DIGEST_SHA512: return EVP_sha512();
+	switch (h->alg) {
+	case BERTH_DIGEST_SHA256: return SHA256_Init(&h->ctx.sha256) == 1;
+	case BERTH_DIGEST_SHA512: return SHA512_Init(&h->ctx.sha512) == 1;
 	}
-	return NULL;
+	return 0;
 }
 
 /* Hex digits per algorithm: twice the raw digest size. 0 for an unknown algorithm. */
@@ -90,7 +101,8 @@ static void digest_format(enum berth_digest_alg alg, const unsigned char *raw, s
 	static const char hex[] = "0123456789abcdef";
 	char *p = out->s;
 
-	memcpy(p, berth_digest_alg_name(alg), DIGEST_PREFIX_LEN - 1);
+	/* Only called with a known algorithm: both names are six characters. */
+	memcpy(p, alg == BERTH_DIGEST_SHA512 ? "sha512" : "sha256", DIGEST_PREFIX_LEN - 1);
 	p[DIGEST_PREFIX_LEN - 1] = ':';
 	p += DIGEST_PREFIX_LEN;
 	for (size_t i = 0; i < raw_len; i++) {
@@ -105,39 +117,49 @@ static void digest_format(enum berth_digest_alg alg, const unsigned char *raw, s
 struct berth_hasher *berth_hasher_new(enum berth_digest_alg alg)
 {
 	struct berth_hasher *h = NULL;
-	const EVP_MD *md = digest_md(alg);
-
-	if (!md) return NULL;
+	if (digest_hex_len(alg) == 0) return NULL;
 	h = calloc(1, sizeof *h);
 	if (!h) return NULL;
 	h->alg = alg;
-	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx) goto fail;
-	if (EVP_DigestInit_ex(h->ctx, md, NULL) != 1) goto fail;
+	if (!hasher_init(h)) {
+		free(h);
+		return NULL;
+	}
 	return h;
-fail:
-	berth_hasher_free(h);
-	return NULL;
 }
 
 berth_err berth_hasher_update(struct berth_hasher *h, const void *buf, size_t len)
 {
+	int ok = 0;
 	if (!h || h->finished) return BERTH_EINVAL;
 	if (len == 0) return BERTH_OK;
 	if (!buf) return BERTH_EINVAL;
-	if (EVP_DigestUpdate(h->ctx, buf, len) != 1) return BERTH_EINTERNAL;
-	return BERTH_OK;
+	switch (h->alg) {
+	case BERTH_DIGEST_SHA256: ok = SHA256_Update(&h->ctx.sha256, buf, len); break;
+	case BERTH_DIGEST_SHA512: ok = SHA512_Update(&h->ctx.sha512, buf, len); break;
+	}
+	return ok == 1 ? BERTH_OK : BERTH_EINTERNAL;
 }
 
 berth_err berth_hasher_final(struct berth_hasher *h, struct berth_digest *out)
 {
-	unsigned char raw[EVP_MAX_MD_SIZE];
-	unsigned int raw_len = 0;
+	unsigned char raw[RAW_MAX];
+	size_t raw_len = 0;
+	int ok = 0;
 
 	if (!h || !out || h->finished) return BERTH_EINVAL;
 	h->finished = 1;
-	if (EVP_DigestFinal_ex(h->ctx, raw, &raw_len) != 1) return BERTH_EINTERNAL;
-	if (raw_len * 2 != digest_hex_len(h->alg)) return BERTH_EINTERNAL;
+	switch (h->alg) {
+	case BERTH_DIGEST_SHA256:
+		ok = SHA256_Final(raw, &h->ctx.sha256);
+		raw_len = SHA256_DIGEST_LENGTH;
+		break;
+	case BERTH_DIGEST_SHA512:
+		ok = SHA512_Final(raw, &h->ctx.sha512);
+		raw_len = SHA512_DIGEST_LENGTH;
+		break;
+	}
+	if (ok != 1) return BERTH_EINTERNAL;
 	digest_format(h->alg, raw, raw_len, out);
 	return BERTH_OK;
 }
@@ -145,8 +167,7 @@ berth_err berth_hasher_final(struct berth_hasher *h, struct berth_digest *out)
 berth_err berth_hasher_reset(struct berth_hasher *h)
 {
 	if (!h) return BERTH_EINVAL;
-	/* OpenSSL 3 allocates the provider context here; with built-in SHA-2 nothing else fails. */
-	if (EVP_DigestInit_ex(h->ctx, digest_md(h->alg), NULL) != 1) return BERTH_ENOMEM;
+	if (!hasher_init(h)) return BERTH_EINTERNAL;
 	h->finished = 0;
 	return BERTH_OK;
 }
@@ -159,28 +180,27 @@ enum berth_digest_alg berth_hasher_alg(const struct berth_hasher *h)
 void berth_hasher_free(struct berth_hasher *h)
 {
 	if (!h) return;
-	EVP_MD_CTX_free(h->ctx);
+	/* The context holds (a hash of) content only; nothing secret to wipe. */
 	free(h);
 }
 
 berth_err berth_digest_of(enum berth_digest_alg alg, const void *buf, size_t len,
 			  struct berth_digest *out)
 {
-	unsigned char raw[EVP_MAX_MD_SIZE];
-	unsigned int raw_len = 0;
-	const EVP_MD *md = digest_md(alg);
+	struct berth_hasher h;
 	static const unsigned char empty[1];
+	berth_err e;
 
-	if (!md || !out) return BERTH_EINVAL;
+	if (!out || digest_hex_len(alg) == 0) return BERTH_EINVAL;
 	if (!buf) {
 		if (len != 0) return BERTH_EINVAL;
 		buf = empty;
 	}
-	/* EVP_Digest allocates a context; with built-in SHA-2 that is all that can fail. */
-	if (EVP_Digest(buf, len, raw, &raw_len, md, NULL) != 1) return BERTH_ENOMEM;
-	if (raw_len * 2 != digest_hex_len(alg)) return BERTH_EINTERNAL;
-	digest_format(alg, raw, raw_len, out);
-	return BERTH_OK;
+	memset(&h, 0, sizeof h);
+	h.alg = alg;
+	if (!hasher_init(&h)) return BERTH_EINTERNAL;
+	if ((e = berth_hasher_update(&h, buf, len))) return e;
+	return berth_hasher_final(&h, out);
 }
 
 int berth_digest_eq(const struct berth_digest *a, const struct berth_digest *b)
