@@ -86,6 +86,10 @@ int cli_parse(int argc, char **argv, const char *usage, const char *allowed, int
 			}
 			if (strcmp(name, "user") == 0) o->user = val;
 			else if (strcmp(name, "platform") == 0) o->platform = val;
+			else if (strcmp(name, "golden") == 0) o->golden = val;
+			else if (strcmp(name, "label") == 0) o->label = val;
+			else if (strcmp(name, "semver") == 0) o->semver = val;
+			else if (strcmp(name, "sort") == 0) o->sort = val;
 			else if (strcmp(name, "page-size") == 0) {
 				char *end = NULL;
 				long n = strtol(val, &end, 10);

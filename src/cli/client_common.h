@@ -18,10 +18,11 @@ struct cli_opts {
 	/* verb-specific */
 	int all, raw, password_stdin, page_size;
 	const char *user, *platform;
+	const char *golden, *label, *semver, *sort; /* outdated, search, ls */
 };
 
 /* Parses common and the allowed verb flags ("all", "raw", "platform", "user",
- * "password-stdin", "page-size"); nargs positionals exactly. Returns 0, or 2 after printing usage
+ * "password-stdin", "page-size", "golden", "label", "semver", "sort"); nargs positionals exactly. Returns 0, or 2 after printing usage
  * (usage text) on stderr; -1 for --help (usage printed on stdout, exit 0). */
 int cli_parse(int argc, char **argv, const char *usage, const char *allowed, int nargs,
 	      struct cli_opts *o);
@@ -53,5 +54,11 @@ int berth_cmd_ls(int argc, char **argv);
 int berth_cmd_inspect(int argc, char **argv);
 int berth_cmd_digest(int argc, char **argv);
 int berth_cmd_rm(int argc, char **argv);
+/* lineage.c: berth's extension API (/berth/v1) */
+int berth_cmd_derived(int argc, char **argv);
+int berth_cmd_base(int argc, char **argv);
+int berth_cmd_outdated(int argc, char **argv);
+int berth_cmd_search(int argc, char **argv);
+int berth_cmd_resolve(int argc, char **argv);
 
 #endif

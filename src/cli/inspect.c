@@ -20,20 +20,34 @@ static void print_json(json_t *j)
 int berth_cmd_ls(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: berth ls [--insecure] [--json] [--all] [--page-size N] REPO\n\n"
-		"Lists the tags of REPO: the first page, or with --all every page (Link pagination).\n";
+		"usage: berth ls [--insecure] [--json] [--all] [--page-size N] [--sort semver]\n"
+		"                [--semver CONSTRAINT] REPO\n\n"
+		"Lists the tags of REPO: the first page, or with --all every page (Link pagination).\n"
+		"--sort semver: versions in ascending precedence, other tags after them (a berth\n"
+		"registry); --semver '^1.2': only exact versions satisfying the constraint.\n";
 	struct cli_opts o;
 	struct berth_ref ref;
 	struct berth_client *c;
 	char **tags = NULL;
 	size_t n = 0;
 	berth_cerr rc;
-	int r = cli_parse(argc, argv, usage, "all page-size", 1, &o);
+	char query[1024] = "", enc[768];
+	int r = cli_parse(argc, argv, usage, "all page-size sort semver", 1, &o);
 
 	if (r) return r < 0 ? 0 : r;
 	if ((r = cli_ref(&o, o.positional[0], &ref))) return r;
+	if (o.sort && strcmp(o.sort, "semver") != 0) {
+		fprintf(stderr, "berth: ls: --sort takes semver\n");
+		return 2;
+	}
+	if (o.sort) snprintf(query, sizeof query, "sort=semver");
+	if (o.semver) {
+		size_t l = strlen(query);
+		berth_url_encode(o.semver, enc, sizeof enc);
+		snprintf(query + l, sizeof query - l, "%ssemver=%s", l ? "&" : "", enc);
+	}
 	if (!(c = cli_client(&o, NULL))) return 1;
-	rc = berth_op_tags(c, &ref, o.all, o.page_size, &tags, &n);
+	rc = berth_op_tags_query(c, &ref, o.all, o.page_size, query[0] ? query : NULL, &tags, &n);
 	if (rc) {
 		r = cli_fail(c, rc);
 	} else if (o.json) {

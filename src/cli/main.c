@@ -10,6 +10,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: berth <command> [args]\n\n"
 		   "commands:\n"
 		   "  serve [config.yml]   run the registry (default 127.0.0.1:5000, storage ./data)\n"
+		   "  reindex [config.yml]  rebuild the image index (lineage, labels) of the store\n"
 		   "  ref parse [--json] REF\n"
 		   "                       show how an image reference is read (Docker's rules)\n"
 		   "  version              print the version\n\n"
@@ -23,7 +24,13 @@ static void usage(FILE *f)
 		   "  ls REPO [--all] [--page-size N]\n"
 		   "  inspect REF [--raw] [--platform P]\n"
 		   "  digest REF\n"
-		   "  rm REF\n");
+		   "  rm REF\n"
+		   "  derived REF            images built on REF (berth registries)\n"
+		   "  base REF               images REF is built on, golden ones marked\n"
+		   "  outdated [--golden PATTERN] REGISTRY\n"
+		   "                         images on a golden version that is no longer the newest\n"
+		   "  search --label KEY=VALUE REGISTRY\n"
+		   "  resolve REPO:TAG       the exact version(s) a floating tag points at\n");
 }
 
 /* The client verbs (src/cli/login.c, transfer.c, inspect.c). */
@@ -34,7 +41,9 @@ static const struct {
 	{"login", berth_cmd_login},     {"logout", berth_cmd_logout}, {"push", berth_cmd_push},
 	{"pull", berth_cmd_pull},       {"cp", berth_cmd_cp},         {"tag", berth_cmd_tag},
 	{"ls", berth_cmd_ls},           {"inspect", berth_cmd_inspect}, {"digest", berth_cmd_digest},
-	{"rm", berth_cmd_rm},
+	{"rm", berth_cmd_rm},           {"derived", berth_cmd_derived}, {"base", berth_cmd_base},
+	{"outdated", berth_cmd_outdated}, {"search", berth_cmd_search},
+	{"resolve", berth_cmd_resolve},
 };
 
 int main(int argc, char **argv)
@@ -45,6 +54,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0) return berth_cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ref") == 0) return berth_cmd_ref(argc - 1, argv + 1);
+	if (strcmp(argv[1], "reindex") == 0) return berth_cmd_reindex(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++)
 		if (strcmp(argv[1], client_cmds[i].name) == 0) return client_cmds[i].fn(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -1,5 +1,6 @@
 /* serve.c — `berth serve [config.yml]`: load the configuration, open the stores, start the HTTP
- * server, and run until SIGTERM/SIGINT, sweeping stale uploads once a minute. */
+ * server, and run until SIGTERM/SIGINT, sweeping stale uploads once a minute. `berth reindex
+ * [config.yml]`: the same store opened offline to rebuild the image index. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,94 @@
 #include "../core/store.h"
 #include "../http/server.h"
 #include "cli.h"
+
+/* The registry's options from the configuration. The pattern strings live in cfg, which must
+ * outlive the registry. */
+static void registry_opts(const struct berth_config *cfg, struct berth_registry_opts *o)
+{
+	*o = (struct berth_registry_opts){
+		.delete_enabled = cfg->delete_enabled,
+		.manifest_max = cfg->manifest_max,
+		.upload_expiry = cfg->upload_expiry,
+		.durable = 1,
+		.semver_repos = (const char *const *)cfg->semver_repos,
+		.n_semver_repos = cfg->nsemver_repos,
+		.semver = {.semver = cfg->nsemver_repos > 0,
+			   .float_major = cfg->semver_float_major,
+			   .float_minor = cfg->semver_float_minor,
+			   .float_latest = cfg->semver_float_latest,
+			   .immutable = cfg->semver_immutable},
+		.golden_repos = (const char *const *)cfg->golden_repos,
+		.n_golden_repos = cfg->ngolden_repos,
+		.golden_require = (const char *const *)cfg->golden_require,
+		.n_golden_require = cfg->ngolden_require,
+	};
+}
+
+/* Opens the store cfg names (blobs and metadata) as a registry, as serve does. */
+static int open_registry(const struct berth_config *cfg, struct berth_registry **out)
+{
+	struct berth_store *store = NULL;
+	struct berth_meta *meta = NULL;
+	struct berth_registry_opts opts;
+	char path[4096];
+	int n;
+
+	if (berth_store_fs_open(cfg->root, &store)) {
+		fprintf(stderr, "berth: cannot open storage at %s\n", cfg->root);
+		return 1;
+	}
+	n = snprintf(path, sizeof path, "%s/meta.db", cfg->root);
+	if (n < 0 || (size_t)n >= sizeof path ||
+	    berth_meta_sqlite_open(path, cfg->sync_metadata, &meta)) {
+		fprintf(stderr, "berth: cannot open metadata at %s\n", path);
+		berth_store_free(store);
+		return 1;
+	}
+	registry_opts(cfg, &opts);
+	if (berth_registry_new(store, meta, &opts, out)) {
+		berth_meta_free(meta);
+		berth_store_free(store);
+		fprintf(stderr, "berth: cannot open the registry\n");
+		return 1;
+	}
+	return 0;
+}
+
+int berth_cmd_reindex(int argc, char **argv)
+{
+	struct berth_config *cfg = NULL;
+	struct berth_registry *reg = NULL;
+	char err[512] = "";
+	size_t count = 0;
+	berth_err e;
+	int rc = 1;
+
+	if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+		fprintf(argc > 2 ? stderr : stdout,
+			"usage: berth reindex [config.yml]\n\n"
+			"Rebuilds the image index (layers, labels, base annotations: what derived, base,\n"
+			"outdated and search answer from) from every stored manifest, offline: run it\n"
+			"with the server stopped, on the store the configuration names.\n");
+		return argc > 2 ? 2 : 0;
+	}
+	if (berth_config_load(argc == 2 ? argv[1] : NULL, &cfg, err, sizeof err)) {
+		fprintf(stderr, "berth: %s\n", err[0] ? err : "invalid configuration");
+		return 1;
+	}
+	berth_log_level_current = cfg->log_level;
+	if (open_registry(cfg, &reg)) goto out;
+	if ((e = berth_registry_reindex(reg, &count))) {
+		fprintf(stderr, "berth: reindex: %s\n", berth_err_str(e));
+		goto out;
+	}
+	printf("reindexed %zu images\n", count);
+	rc = 0;
+out:
+	berth_registry_free(reg);
+	berth_config_free(cfg);
+	return rc;
+}
 
 int berth_cmd_serve(int argc, char **argv)
 {
@@ -54,12 +143,8 @@ int berth_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "berth: cannot open metadata at %s\n", path);
 		goto out;
 	}
-	struct berth_registry_opts opts = {
-		.delete_enabled = cfg->delete_enabled,
-		.manifest_max = cfg->manifest_max,
-		.upload_expiry = cfg->upload_expiry,
-		.durable = 1,
-	};
+	struct berth_registry_opts opts;
+	registry_opts(cfg, &opts);
 	if (berth_registry_new(store, meta, &opts, &reg)) goto out;
 	store = NULL; /* owned by reg */
 	meta = NULL;

@@ -1102,6 +1102,12 @@ void berth_op_tags_free(char **tags, size_t n)
 berth_cerr berth_op_tags(struct berth_client *c, const struct berth_ref *repo, int all,
 			 int page_size, char ***tags, size_t *n)
 {
+	return berth_op_tags_query(c, repo, all, page_size, NULL, tags, n);
+}
+
+berth_cerr berth_op_tags_query(struct berth_client *c, const struct berth_ref *repo, int all,
+			       int page_size, const char *query, char ***tags, size_t *n)
+{
 	char url[BERTH_CLIENT_URL_MAX], scope[512], what[BERTH_REF_STRING_MAX + 16];
 	char **v = NULL;
 	size_t nv = 0, cap = 0;
@@ -1111,9 +1117,11 @@ berth_cerr berth_op_tags(struct berth_client *c, const struct berth_ref *repo, i
 	*n = 0;
 	snprintf(what, sizeof what, "%s/%s", repo->domain, repo->path);
 	if (page_size > 0)
-		snprintf(url, sizeof url, "/v2/%s/tags/list?n=%d", repo->path, page_size);
+		snprintf(url, sizeof url, "/v2/%s/tags/list?n=%d%s%s", repo->path, page_size,
+			 query ? "&" : "", query ? query : "");
 	else
-		snprintf(url, sizeof url, "/v2/%s/tags/list", repo->path);
+		snprintf(url, sizeof url, "/v2/%s/tags/list%s%s", repo->path, query ? "?" : "",
+			 query ? query : "");
 	scope_of(scope, sizeof scope, repo->path, "pull");
 	for (int page = 0; page < TAG_PAGES_MAX; page++) {
 		struct berth_req rq;
@@ -1391,4 +1399,81 @@ berth_cerr berth_op_login_check(struct berth_client *c, const char *registry)
 		rc = berth_client_http_error(c, registry, &rs);
 	berth_resp_clear(&rs);
 	return rc;
+}
+
+/* ---- berth's extension API (/berth/v1) ---- */
+
+void berth_url_encode(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (!cap) return;
+	for (; *s && o + 4 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, cap - o, "%%%02X", ch);
+	}
+	out[o] = '\0';
+}
+
+berth_cerr berth_op_ext_get(struct berth_client *c, const char *registry, const char *path_query,
+			    const char *scope, json_t **out)
+{
+	char url[BERTH_CLIENT_URL_MAX], what[BERTH_CLIENT_URL_MAX + 300];
+	json_t *doc = NULL;
+	berth_cerr rc = BERTH_C_OK;
+
+	*out = NULL;
+	snprintf(url, sizeof url, "/berth/v1/%s", path_query);
+	snprintf(what, sizeof what, "%s", registry);
+	for (int page = 0; page < TAG_PAGES_MAX; page++) {
+		struct berth_req rq;
+		struct berth_resp rs;
+		json_t *part;
+		int more;
+
+		berth_req_init(&rq);
+		rq.url = url;
+		rq.scope = scope;
+		rq.accept = "application/json";
+		rc = berth_client_do(c, registry, &rq, &rs);
+		if (rc) break;
+		if (rs.status == 404 && rs.body && !strstr(rs.body, "\"code\"")) {
+			berth_resp_clear(&rs);
+			rc = berth_client_fail(c, BERTH_C_EFAIL,
+					       "%s: the registry has no berth extension API", what);
+			break;
+		}
+		if (rs.status != 200) {
+			rc = berth_client_http_error(c, what, &rs);
+			berth_resp_clear(&rs);
+			break;
+		}
+		part = json_loadb(rs.body ? rs.body : "", rs.body_len, 0, NULL);
+		if (!json_is_object(part)) {
+			json_decref(part);
+			berth_resp_clear(&rs);
+			rc = berth_client_fail(c, BERTH_C_EFAIL, "%s: invalid answer", what);
+			break;
+		}
+		if (!doc) {
+			doc = part;
+		} else {
+			json_t *have = json_object_get(doc, "images");
+			if (json_is_array(have)) json_array_extend(have, json_object_get(part, "images"));
+			json_decref(part);
+		}
+		more = rs.link[0] ? berth_link_next(rs.link, strlen(rs.link), url, sizeof url) : 0;
+		berth_resp_clear(&rs);
+		if (more <= 0) break;
+	}
+	if (rc) {
+		json_decref(doc);
+		return rc;
+	}
+	*out = doc;
+	return BERTH_C_OK;
 }

@@ -71,6 +71,19 @@ berth_cerr berth_op_tag(struct berth_client *c, const struct berth_ref *src,
 berth_cerr berth_op_tags(struct berth_client *c, const struct berth_ref *repo, int all,
 			 int page_size, char ***tags, size_t *n) BERTH_C_MUST_CHECK;
 void berth_op_tags_free(char **tags, size_t n);
+/* berth_op_tags with extra query parameters (query: "sort=semver&semver=%5E1.2", already
+ * URL-encoded; NULL: none), kept on every page as the registry's Link carries them. */
+berth_cerr berth_op_tags_query(struct berth_client *c, const struct berth_ref *repo, int all,
+			       int page_size, const char *query, char ***tags,
+			       size_t *n) BERTH_C_MUST_CHECK;
+
+/* GET /berth/v1/<path_query> (berth's extension API: "derived?image=app%3A1") on registry,
+ * following every Link rel="next" page and joining their "images" arrays into the first
+ * page's object. scope: token scope to ask for (NULL: the challenge's). *out: caller decrefs. */
+berth_cerr berth_op_ext_get(struct berth_client *c, const char *registry, const char *path_query,
+			    const char *scope, json_t **out) BERTH_C_MUST_CHECK;
+/* Percent-encodes s (RFC 3986 unreserved characters kept) into out (cap bytes, truncated). */
+void berth_url_encode(const char *s, char *out, size_t cap);
 
 /* The manifest of ref: raw bytes (caller frees) and a description (JSON object, caller
  * decrefs): name, digest, mediaType, size, then for an index "manifests" (digest, mediaType,

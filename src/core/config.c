@@ -100,6 +100,7 @@ struct cfg_ctx {
 	char driver[CONFIG_SHOW_MAX + 8];
 	char driver_where[CONFIG_PATH_MAX + 64];
 	size_t access_line, groups_line; /* line berth.access / berth.groups was on, 0 = absent */
+	size_t semver_line, golden_line; /* line semver / golden was on, 0 = absent */
 	int saw_htpasswd, saw_token;     /* the auth provider sections were present (maybe empty) */
 	char *errbuf;
 	size_t errlen;
@@ -441,6 +442,9 @@ static void config_clear(struct berth_config *c)
 		free_strv(c->groups[i].members, c->groups[i].nmembers);
 	}
 	free(c->groups);
+	free_strv(c->semver_repos, c->nsemver_repos);
+	free_strv(c->golden_repos, c->ngolden_repos);
+	free_strv(c->golden_require, c->ngolden_require);
 }
 
 int berth_config_auth_enabled(const struct berth_config *c)
@@ -955,6 +959,173 @@ out:
 	return rc;
 }
 
+/* ---- semver: and golden: (top level, berth's own sections) ---- */
+
+/* A list of repository patterns, each checked. */
+static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+			      char ***out, size_t *nout)
+{
+	char shown[CONFIG_SHOW_MAX + 8];
+	berth_err rc = str_list(x, nd, where, BERTH_ACCESS_LIST_MAX, out, nout);
+
+	for (size_t i = 0; !rc && i < *nout; i++) {
+		if (pattern_valid((*out)[i])) continue;
+		show(shown, sizeof shown, (*out)[i], strlen((*out)[i]));
+		fail(x->errbuf, x->errlen,
+		     "config: %s: '%s' is not a repository pattern (lower-case name components, "
+		     "'*' and '**')",
+		     where, shown);
+		rc = BERTH_EINVAL;
+	}
+	return rc;
+}
+
+/* Iterates a mapping's pairs with a where-string per key; calls each(x, key, klen, value,
+ * kwhere, ctx). Refuses duplicate keys. */
+static berth_err map_each(struct cfg_ctx *x, const yaml_node_t *map, const char *section,
+			  berth_err (*each)(struct cfg_ctx *x, const char *key, size_t klen,
+					    const yaml_node_t *vn, const char *kwhere, void *ctx),
+			  void *ctx)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = yaml_document_get_node(x->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(x->doc, p->value);
+		char kwhere[CONFIG_PATH_MAX + 200], shown[CONFIG_SHOW_MAX + 8];
+		berth_err rc;
+
+		if (!kn || !vn) return BERTH_EINTERNAL;
+		if (kn->type != YAML_SCALAR_NODE) {
+			fail(x->errbuf, x->errlen, "config: %s:%zu: %s: keys must be single values",
+			     x->file, kn->start_mark.line + 1, section);
+			return BERTH_EINVAL;
+		}
+		show(shown, sizeof shown, (const char *)kn->data.scalar.value,
+		     kn->data.scalar.length);
+		snprintf(kwhere, sizeof kwhere, "%s:%zu: %s.%s", x->file, kn->start_mark.line + 1,
+			 section, shown);
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *pk = yaml_document_get_node(x->doc, q->key);
+			if (pk && pk->type == YAML_SCALAR_NODE &&
+			    pk->data.scalar.length == kn->data.scalar.length &&
+			    memcmp(pk->data.scalar.value, kn->data.scalar.value,
+				   kn->data.scalar.length) == 0) {
+				fail(x->errbuf, x->errlen, "config: %s: duplicate key", kwhere);
+				return BERTH_EINVAL;
+			}
+		}
+		rc = each(x, (const char *)kn->data.scalar.value, kn->data.scalar.length, vn, kwhere,
+			  ctx);
+		if (rc) return rc;
+	}
+	return BERTH_OK;
+}
+
+static berth_err semver_key(struct cfg_ctx *x, const char *key, size_t klen,
+			    const yaml_node_t *vn, const char *kwhere, void *ctx)
+{
+	int *float_seen = ctx;
+	struct berth_config *c = x->c;
+
+	if (view_eq(key, klen, "repositories"))
+		return pattern_list(x, vn, kwhere, &c->semver_repos, &c->nsemver_repos);
+	if (view_eq(key, klen, "immutable")) {
+		if (vn->type != YAML_SCALAR_NODE ||
+		    parse_bool((const char *)vn->data.scalar.value, vn->data.scalar.length,
+				&c->semver_immutable)) {
+			fail(x->errbuf, x->errlen, "config: %s: expected true or false", kwhere);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	if (view_eq(key, klen, "float")) {
+		char **v = NULL;
+		size_t n = 0;
+		berth_err rc = BERTH_OK;
+
+		*float_seen = 1;
+		/* float: [] (or null) turns every floating tag off. */
+		if (scalar_is_null(vn) ||
+		    (vn->type == YAML_SEQUENCE_NODE &&
+		     vn->data.sequence.items.top == vn->data.sequence.items.start))
+			return BERTH_OK;
+		if ((rc = str_list(x, vn, kwhere, 8, &v, &n))) return rc;
+		for (size_t i = 0; i < n && !rc; i++) {
+			char shown[CONFIG_SHOW_MAX + 8];
+			if (strcmp(v[i], "major") == 0) {
+				c->semver_float_major = 1;
+			} else if (strcmp(v[i], "minor") == 0) {
+				c->semver_float_minor = 1;
+			} else if (strcmp(v[i], "latest") == 0) {
+				c->semver_float_latest = 1;
+			} else {
+				show(shown, sizeof shown, v[i], strlen(v[i]));
+				fail(x->errbuf, x->errlen,
+				     "config: %s: '%s' is not a floating tag (major, minor, latest)",
+				     kwhere, shown);
+				rc = BERTH_EINVAL;
+			}
+		}
+		free_strv(v, n);
+		return rc;
+	}
+	fail(x->errbuf, x->errlen,
+	     "config: %s: unknown key (semver has repositories, float, immutable)", kwhere);
+	return BERTH_EINVAL;
+}
+
+/* semver: {repositories: [patterns], float: [major, minor, latest], immutable: bool}. */
+static berth_err parse_semver(struct cfg_ctx *x, const yaml_node_t *map, const char *where)
+{
+	int float_seen = 0;
+	berth_err rc;
+
+	if (scalar_is_null(map)) return BERTH_OK;
+	if (map->type != YAML_MAPPING_NODE) {
+		fail(x->errbuf, x->errlen,
+		     "config: %s: expected a mapping {repositories, float, immutable}, found %s", where,
+		     node_kind(map));
+		return BERTH_EINVAL;
+	}
+	if ((rc = map_each(x, map, "semver", semver_key, &float_seen))) return rc;
+	if (!float_seen && x->c->nsemver_repos)
+		x->c->semver_float_major = x->c->semver_float_minor = x->c->semver_float_latest = 1;
+	return BERTH_OK;
+}
+
+static berth_err golden_key(struct cfg_ctx *x, const char *key, size_t klen,
+			    const yaml_node_t *vn, const char *kwhere, void *ctx)
+{
+	struct berth_config *c = x->c;
+	(void)ctx;
+	if (view_eq(key, klen, "repositories"))
+		return pattern_list(x, vn, kwhere, &c->golden_repos, &c->ngolden_repos);
+	if (view_eq(key, klen, "require"))
+		return pattern_list(x, vn, kwhere, &c->golden_require, &c->ngolden_require);
+	fail(x->errbuf, x->errlen, "config: %s: unknown key (golden has repositories, require)",
+	     kwhere);
+	return BERTH_EINVAL;
+}
+
+/* golden: [patterns], or {repositories: [patterns], require: [patterns]}. */
+static berth_err parse_golden(struct cfg_ctx *x, const yaml_node_t *nd, const char *where)
+{
+	berth_err rc;
+
+	if (scalar_is_null(nd)) return BERTH_OK;
+	if (nd->type == YAML_SEQUENCE_NODE || nd->type == YAML_SCALAR_NODE)
+		return pattern_list(x, nd, where, &x->c->golden_repos, &x->c->ngolden_repos);
+	if ((rc = map_each(x, nd, "golden", golden_key, NULL))) return rc;
+	if (x->c->ngolden_require && !x->c->ngolden_repos) {
+		fail(x->errbuf, x->errlen,
+		     "config: %s: golden.require needs golden.repositories (which images count as "
+		     "golden)",
+		     where);
+		return BERTH_EINVAL;
+	}
+	return BERTH_OK;
+}
+
 /* Checks that need the whole configuration: every "@group" names a group. */
 static berth_err check_access(struct cfg_ctx *x)
 {
@@ -1032,6 +1203,19 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 			}
 			*seen = line;
 			rc = path[6] == 'a' ? parse_access(x, vn, where) : parse_groups(x, vn, where);
+			if (rc) goto out;
+			continue;
+		}
+		if (exact && (strcmp(path, "semver") == 0 || strcmp(path, "golden") == 0)) {
+			size_t *seen = path[0] == 's' ? &x->semver_line : &x->golden_line;
+			if (*seen) {
+				fail(x->errbuf, x->errlen, "config: %s: duplicate key (first on line %zu)",
+				     where, *seen);
+				rc = BERTH_EINVAL;
+				goto out;
+			}
+			*seen = line;
+			rc = path[0] == 's' ? parse_semver(x, vn, where) : parse_golden(x, vn, where);
 			if (rc) goto out;
 			continue;
 		}

@@ -63,6 +63,18 @@ struct berth_config {
 	size_t naccess;
 	struct berth_group *groups; /* berth.groups */
 	size_t ngroups;
+
+	/* Versions and golden images (top-level semver: and golden:). */
+	char **semver_repos;       /* semver.repositories: patterns; NULL when none */
+	size_t nsemver_repos;
+	int semver_float_major;    /* semver.float holds major (default: all three when */
+	int semver_float_minor;    /*   repositories are given and float is absent) */
+	int semver_float_latest;
+	int semver_immutable;      /* semver.immutable (default 0) */
+	char **golden_repos;       /* golden (a list) or golden.repositories: patterns */
+	size_t ngolden_repos;
+	char **golden_require;     /* golden.require: pushes there must be built on a golden image */
+	size_t ngolden_require;
 };
 
 /* 1 when the configuration asks for authentication (htpasswd, token, or the built-in issuer). */

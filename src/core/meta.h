@@ -135,6 +135,10 @@ struct berth_meta_ops {
 	/* Images carrying label key=value. */
 	berth_err (*image_by_label)(struct berth_meta *m, const char *key, const char *value,
 				    berth_meta_image_fn fn, void *ctx);
+	/* Images whose whole layer chain is top_chain (their last chains[] entry), and images
+	 * whose digest is digest ("" or NULL: none), in any repository. */
+	berth_err (*image_find)(struct berth_meta *m, const char *top_chain, const char *digest,
+				berth_meta_image_fn fn, void *ctx);
 	/* Tags of repo pointing at digest. */
 	berth_err (*tags_of)(struct berth_meta *m, const char *repo, const char *digest,
 			     berth_meta_name_fn fn, void *ctx);

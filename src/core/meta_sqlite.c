@@ -66,6 +66,7 @@ enum stmt_id {
 	S_IMG_LABEL,
 	S_TAGS_OF,
 	S_MF_ALL,
+	S_IMG_FIND,
 	S_COUNT
 };
 
@@ -163,6 +164,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		      "AND digest=?2 ORDER BY tag",
 	[S_MF_ALL] = "SELECT r.name,m.digest,m.media_type,m.content FROM manifests m "
 		     "JOIN repos r ON r.id=m.repo ORDER BY r.name,m.digest",
+	[S_IMG_FIND] = "SELECT " IMG_COLS "FROM images i JOIN repos r ON r.id=i.repo "
+		       "WHERE i.top_chain=?1 UNION SELECT " IMG_COLS "FROM images i "
+		       "JOIN repos r ON r.id=i.repo WHERE ?2<>'' AND i.digest=?2 ORDER BY 1,2",
 	[S_VER_BY_DIGEST] = "SELECT v.tag,v.major,v.minor FROM versions v JOIN tags t "
 			    "ON t.repo=v.repo AND t.tag=v.tag WHERE v.repo=?1 AND t.digest=?2",
 };
@@ -752,6 +756,19 @@ static berth_err sq_image_by_label(struct berth_meta *m, const char *key, const 
 	return image_rows(c, s, fn, ctx, NULL);
 }
 
+static berth_err sq_image_find(struct berth_meta *m, const char *top_chain, const char *digest,
+				berth_meta_image_fn fn, void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_IMG_FIND);
+	if (!s) return BERTH_EDB;
+	/* "" never matches a top chain: only images without layers have it, and they are no
+	 * base of anything. */
+	bind_text(s, 1, top_chain && top_chain[0] ? top_chain : "-");
+	bind_text(s, 2, digest ? digest : "");
+	return image_rows(c, s, fn, ctx, NULL);
+}
+
 static berth_err sq_tags_of(struct berth_meta *m, const char *repo, const char *digest,
 			    berth_meta_name_fn fn, void *ctx)
 {
@@ -1193,6 +1210,7 @@ static const struct berth_meta_ops sq_ops = {
 	.image_derived = sq_image_derived,
 	.image_bases = sq_image_bases,
 	.image_by_label = sq_image_by_label,
+	.image_find = sq_image_find,
 	.tags_of = sq_tags_of,
 	.manifests_each = sq_manifests_each,
 	.image_index = sq_image_index,

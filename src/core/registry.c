@@ -738,6 +738,116 @@ static berth_err image_info_for(struct berth_registry *r, const struct berth_man
 	return e;
 }
 
+/* ---- golden.require: pushes that must be built on a golden image ---- */
+
+static int golden_required(const struct berth_registry *r, const char *repo)
+{
+	size_t rlen = strlen(repo);
+	/* A golden repository is where golden images come from: it is never held to the rule. */
+	if (berth_registry_is_golden(r, repo)) return 0;
+	for (size_t i = 0; i < r->opts.n_golden_require; i++)
+		if (berth_pattern_match(r->opts.golden_require[i],
+					strlen(r->opts.golden_require[i]), repo, rlen))
+			return 1;
+	return 0;
+}
+
+struct golden_hit {
+	const struct berth_registry *r;
+	int found;
+};
+
+static int golden_hit_fn(void *ctx, const struct berth_meta_image *img)
+{
+	struct golden_hit *g = ctx;
+	if (!berth_registry_is_golden(g->r, img->repo)) return 0;
+	g->found = 1;
+	return 1;
+}
+
+/* Something that runs: not a referrer (signature, SBOM), not an artifact, and not one of
+ * BuildKit's attestation manifests (their config says os "unknown"). Only those are held to
+ * golden.require. */
+static int runnable_image(const struct berth_manifest *m, const struct berth_image_info *info)
+{
+	if (m->has_subject) return 0;
+	if (strcmp(m->config_media_type, "application/vnd.oci.image.config.v1+json") != 0 &&
+	    strcmp(m->config_media_type, "application/vnd.docker.container.image.v1+json") != 0)
+		return 0;
+	return strcmp(info->os, "unknown") != 0;
+}
+
+/* *ok = 1 when info's layers start with a golden image's layers (or equal them), or its
+ * base-digest annotation names a golden image (an image indexed in a golden repository, or a
+ * manifest of the golden repository its base-name annotation names). */
+static berth_err on_golden(struct berth_registry *r, const struct berth_image_info *info, int *ok)
+{
+	struct golden_hit g = {.r = r};
+	berth_err e = BERTH_OK;
+	for (size_t i = 0; !e && !g.found && i < info->n_layers; i++)
+		e = r->meta->ops->image_find(r->meta, info->chains[i].s, NULL, golden_hit_fn, &g);
+	if (!e && !g.found && info->base_digest[0])
+		e = r->meta->ops->image_find(r->meta, NULL, info->base_digest, golden_hit_fn, &g);
+	if (!e && !g.found && info->base_digest[0] && info->base_name[0]) {
+		/* An index (a multi-platform golden image) is not in the image index: look for the
+		 * manifest itself in the repository the base-name annotation names. */
+		struct berth_ref ref;
+		struct berth_meta_manifest_out mo;
+		if (berth_ref_parse(info->base_name, strlen(info->base_name), &ref, NULL) == BERTH_OK &&
+		    berth_registry_is_golden(r, ref.path) &&
+		    r->meta->ops->manifest_head(r->meta, ref.path, info->base_digest, 1, &mo) ==
+			    BERTH_OK) {
+			free(mo.media_type);
+			g.found = 1;
+		}
+	}
+	*ok = g.found;
+	return e;
+}
+
+/* golden.require for a manifest being put into repo: an image must be built on a golden image;
+ * an index, every runnable platform image it lists (already stored in repo: children are
+ * pushed first). info: the image's index entry when already built, else NULL. */
+static berth_err check_golden(struct berth_registry *r, const char *repo,
+			      const struct berth_manifest *m, const struct berth_image_info *info)
+{
+	struct berth_image_info *own = NULL;
+	berth_err e = BERTH_OK;
+	int ok = 1;
+
+	if (m->kind == BERTH_MANIFEST_IMAGE) {
+		if (!info && (e = image_info_for(r, m, &own))) return e;
+		if (!info) info = own;
+		if (runnable_image(m, info)) e = on_golden(r, info, &ok);
+		berth_image_info_free(own);
+	} else {
+		for (size_t i = 0; !e && ok && i < m->n_refs; i++) {
+			struct berth_meta_manifest_out mo;
+			struct berth_manifest *child = NULL;
+			if (!m->refs[i].is_manifest) continue;
+			e = r->meta->ops->manifest_get(r->meta, repo, m->refs[i].digest.s, 1, &mo);
+			if (e == BERTH_EMANIFEST_UNKNOWN || e == BERTH_ENAME_UNKNOWN) {
+				e = BERTH_OK; /* the put itself reports the missing child */
+				continue;
+			}
+			if (e) break;
+			e = berth_manifest_parse(mo.media_type, mo.content, mo.len, &child);
+			free(mo.media_type);
+			free(mo.content);
+			if (!e) e = check_golden(r, repo, child, NULL);
+			if (e == BERTH_EDENIED) ok = 0, e = BERTH_OK;
+			berth_manifest_free(child);
+		}
+	}
+	if (!e && !ok) {
+		berth_log(BERTH_LOG_WARN,
+			  "push to %s refused: the image is not built on a golden image (golden.require)",
+			  repo);
+		e = BERTH_EDENIED;
+	}
+	return e;
+}
+
 /* A reference is a digest when it holds ':' (tags cannot). */
 static berth_err parse_ref(const char *ref, int *is_digest, struct berth_digest *d)
 {
@@ -797,6 +907,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 	if (m->kind == BERTH_MANIFEST_IMAGE && !manifest_stored(r, repo, &got) &&
 	    (e = image_info_for(r, m, &info)))
 		goto out;
+	if (golden_required(r, repo) && (e = check_golden(r, repo, m, info))) goto out;
 	e = BERTH_ENOMEM;
 	refs = calloc(m->n_refs ? m->n_refs : 1, sizeof *refs);
 	is_mf = calloc(m->n_refs ? m->n_refs : 1, sizeof *is_mf);

@@ -27,6 +27,12 @@ struct berth_registry_opts {
 	/* Golden (base image) repositories: patterns, borrowed. */
 	const char *const *golden_repos;
 	size_t n_golden_repos;
+	/* Repositories (patterns, borrowed) that only accept images built on a golden image:
+	 * a manifest put there is refused (BERTH_EDENIED) unless the image, or every platform
+	 * image of an index, has a golden image's layers as a prefix of its own or names one in
+	 * its org.opencontainers.image.base.digest annotation. */
+	const char *const *golden_require;
+	size_t n_golden_require;
 };
 
 /* Takes ownership of store and meta. */

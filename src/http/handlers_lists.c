@@ -9,6 +9,7 @@
 
 #include "../core/limits.h"
 #include "../core/manifest.h"
+#include "../core/semver.h"
 #include "http.h"
 
 /* A growable text buffer with a hard cap. */
@@ -140,6 +141,160 @@ static enum MHD_Result list_reply(struct req *q, struct sbuf *b, struct list_ctx
 	return req_queue(q, 200, r);
 }
 
+/* ---- tags in version order (?sort=semver) and by constraint (?semver=) ---- */
+
+struct tag_vec {
+	char **v;
+	size_t n, cap;
+	int failed;
+};
+
+static int tag_collect(void *vctx, const char *name, size_t len)
+{
+	struct tag_vec *t = vctx;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		char **nv = realloc(t->v, cap * sizeof *nv);
+		if (!nv) {
+			t->failed = 1;
+			return 1;
+		}
+		t->v = nv;
+		t->cap = cap;
+	}
+	if (!(t->v[t->n] = strndup(name, len))) {
+		t->failed = 1;
+		return 1;
+	}
+	t->n++;
+	return 0;
+}
+
+static void tag_vec_free(struct tag_vec *t)
+{
+	for (size_t i = 0; i < t->n; i++) free(t->v[i]);
+	free(t->v);
+}
+
+/* Versions first in ascending precedence (semver.org §11; missing parts count as 0, "1.2"
+ * before "1.2.0" on a tie), then every other tag in byte order. */
+static int semver_order(const char *a, const char *b)
+{
+	struct berth_semver va, vb;
+	int pa = berth_semver_parse(a, strlen(a), &va), pb = berth_semver_parse(b, strlen(b), &vb);
+	if (pa && pb) {
+		int c = berth_semver_cmp(&va, &vb);
+		if (c) return c;
+	} else if (pa != pb) {
+		return pa ? -1 : 1;
+	}
+	return strcmp(a, b);
+}
+
+static int semver_qsort(const void *a, const void *b)
+{
+	return semver_order(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends s percent-encoded (RFC 3986 unreserved characters kept). */
+static void sb_urlenc(struct sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[4];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			sb_put(b, s, 1);
+			continue;
+		}
+		snprintf(esc, sizeof esc, "%%%02X", c);
+		sb_put(b, esc, 3);
+	}
+}
+
+/* ?sort=semver and/or ?semver=CONSTRAINT: the whole tag list is read, filtered (exact
+ * versions MAJOR.MINOR.PATCH[-PRE] satisfying the constraint) and put in semver_order; n is
+ * a limit and last means "after this tag in that order", so the Link header works as for the
+ * plain listing. */
+static enum MHD_Result get_tags_semver(struct req *q, const char *sort, const char *constraint,
+				       long n)
+{
+	struct sbuf b = {.max = (size_t)64 << 20}, link = {.max = 8192};
+	struct tag_vec t = {0};
+	struct berth_semver_range range;
+	const char *last = req_query(q, "last");
+	size_t kept = 0, emitted = 0;
+	const char *last_emitted = NULL;
+	struct MHD_Response *r;
+	berth_err e;
+
+	if (sort && strcmp(sort, "semver") != 0)
+		return req_error(q, BERTH_EINVAL, "sort must be semver");
+	if (constraint &&
+	    berth_semver_range_parse(constraint, strlen(constraint), &range) != BERTH_OK)
+		return req_error(q, BERTH_EINVAL, "semver is not a version constraint");
+	e = berth_registry_tags(q->reg, q->route.name, NULL, -1, tag_collect, &t);
+	if (!e && t.failed) e = BERTH_ENOMEM;
+	if (e) {
+		tag_vec_free(&t);
+		return req_error(q, e, NULL);
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		struct berth_semver v;
+		int keep = 1;
+		if (constraint)
+			keep = berth_semver_parse(t.v[i], strlen(t.v[i]), &v) && v.parts == 3 &&
+			       berth_semver_range_match(&range, &v);
+		if (keep && last && *last && semver_order(t.v[i], last) <= 0) keep = 0;
+		if (keep) t.v[kept++] = t.v[i];
+		else free(t.v[i]);
+	}
+	t.n = kept;
+	if (t.n) qsort(t.v, t.n, sizeof *t.v, semver_qsort);
+	sb_str(&b, "{\"name\":");
+	sb_json_str(&b, q->route.name, strlen(q->route.name));
+	sb_str(&b, ",\"tags\":[");
+	for (size_t i = 0; i < t.n && (n < 0 || (long)emitted < n); i++, emitted++) {
+		if (i) sb_put(&b, ",", 1);
+		sb_json_str(&b, t.v[i], strlen(t.v[i]));
+		last_emitted = t.v[i];
+	}
+	sb_str(&b, "]}");
+	if (n >= 0 && emitted < t.n && last_emitted) {
+		char num[32];
+		snprintf(num, sizeof num, "%ld", n);
+		sb_str(&link, "</v2/");
+		sb_str(&link, q->route.name);
+		sb_str(&link, "/tags/list?n=");
+		sb_str(&link, num);
+		sb_str(&link, "&last=");
+		sb_urlenc(&link, last_emitted);
+		if (sort) sb_str(&link, "&sort=semver");
+		if (constraint) {
+			sb_str(&link, "&semver=");
+			sb_urlenc(&link, constraint);
+		}
+		sb_str(&link, ">; rel=\"next\"");
+	}
+	tag_vec_free(&t);
+	if (b.failed) {
+		free(b.p);
+		free(link.p);
+		return req_error(q, BERTH_ENOMEM, NULL);
+	}
+	r = resp_heap(b.p, b.len);
+	q->bytes_out = (int64_t)b.len;
+	if (!r) {
+		free(b.p);
+		free(link.p);
+		return MHD_NO;
+	}
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (link.p && !link.failed) resp_header(r, "Link", link.p);
+	free(link.p);
+	return req_queue(q, 200, r);
+}
+
 static enum MHD_Result get_tags(struct req *q)
 {
 	struct sbuf b = {.max = (size_t)64 << 20};
@@ -149,6 +304,8 @@ static enum MHD_Result get_tags(struct req *q)
 	long n = page_size(q);
 	berth_err e;
 	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
+	if (req_query(q, "sort") || req_query(q, "semver"))
+		return get_tags_semver(q, req_query(q, "sort"), req_query(q, "semver"), n);
 	c.want = n;
 	sb_str(&b, "{\"name\":");
 	sb_json_str(&b, q->route.name, strlen(q->route.name));

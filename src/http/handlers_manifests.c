@@ -82,6 +82,10 @@ static enum MHD_Result manifest_put(struct req *q)
 	const char *ct = req_header(q, MHD_HTTP_HEADER_CONTENT_TYPE);
 	berth_err e = berth_registry_manifest_put(q->reg, q->route.name, q->route.ref, ct, q->buf,
 						  q->buf_len, &d, &has_subject, &subject);
+	/* The only denial a manifest put makes on its own is the golden-image policy. */
+	if (e == BERTH_EDENIED)
+		return req_error(q, e, "this repository only accepts images built on a golden "
+				       "image (golden.require)");
 	if (e) return req_error(q, e, NULL);
 	r = resp_empty();
 	snprintf(loc, sizeof loc, "/v2/%s/manifests/%s", q->route.name, d.s);

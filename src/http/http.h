@@ -56,6 +56,8 @@ struct req {
 	int authenticated;       /* 1: Basic password or Bearer token verified */
 	int auth_fail;           /* why the request is refused (auth_http.c's enum) */
 	unsigned auth_need;      /* BERTH_ACTION_* bits the route needs (for the challenge) */
+
+	int ext_kind;            /* /berth/v1 endpoint (handlers_berth.c), 0 otherwise */
 };
 
 struct handler {
@@ -94,6 +96,9 @@ struct berth_auth *req_auth(struct req *q);
 int berth_http_authorize(struct req *q);
 /* /auth/token (the built-in issuer): returns 1 and sets up q when url is that endpoint. */
 int berth_http_token_route(struct req *q, const char *url);
+/* /berth/v1/... (handlers_berth.c, the extension API): returns 1 and sets up q (access checked
+ * through berth_http_authorize) when url is under that prefix. */
+int berth_http_ext_route(struct req *q, const char *url);
 /* 1 when the caller of q may see repo (name: len bytes) in the catalog. */
 int berth_http_may_list(struct req *q, const char *name, size_t len);
 /* 1 when the catalog must be filtered per repository for q. */

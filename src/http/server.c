@@ -173,6 +173,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		atomic_fetch_add(&s->in_flight, 1);
 		*con_cls = q;
 		if (berth_http_token_route(q, url)) return MHD_YES;
+		if (berth_http_ext_route(q, url)) return MHD_YES;
 		berth_route_parse(url, strlen(url), &q->route);
 		if (q->route.kind == BERTH_ROUTE_NOT_FOUND) {
 			q->err = BERTH_ENOTFOUND;

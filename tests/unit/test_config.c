@@ -1075,6 +1075,104 @@ static void test_auth_token_and_issuer(void)
 	berth_config_free(c);
 }
 
+static void test_semver_and_golden(void)
+{
+	struct berth_config *c = NULL;
+
+	/* Defaults: nothing tracked, nothing golden. */
+	CHECK_EQ_INT(load(write_cfg("version: 0.1\n"), &c), BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->nsemver_repos, 0);
+		CHECK_EQ_INT(c->semver_float_major + c->semver_float_minor + c->semver_float_latest, 0);
+		CHECK_EQ_INT(c->semver_immutable, 0);
+		CHECK_EQ_INT(c->ngolden_repos, 0);
+		CHECK_EQ_INT(c->ngolden_require, 0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* repositories alone: every float on, mutable. */
+	CHECK_EQ_INT(load(write_cfg("semver:\n  repositories: [\"team/*\", \"golden/**\"]\n"), &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->nsemver_repos, 2);
+		CHECK_STR(c->semver_repos[1], "golden/**");
+		CHECK_EQ_INT(c->semver_float_major, 1);
+		CHECK_EQ_INT(c->semver_float_minor, 1);
+		CHECK_EQ_INT(c->semver_float_latest, 1);
+		CHECK_EQ_INT(c->semver_immutable, 0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* A subset of floats, immutable; golden as a plain list. */
+	CHECK_EQ_INT(load(write_cfg("semver:\n  repositories: app\n  float: [minor]\n"
+				    "  immutable: true\ngolden: [\"golden/*\", base]\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->nsemver_repos, 1);
+		CHECK_STR(c->semver_repos[0], "app");
+		CHECK_EQ_INT(c->semver_float_major, 0);
+		CHECK_EQ_INT(c->semver_float_minor, 1);
+		CHECK_EQ_INT(c->semver_float_latest, 0);
+		CHECK_EQ_INT(c->semver_immutable, 1);
+		CHECK_EQ_INT(c->ngolden_repos, 2);
+		CHECK_STR(c->golden_repos[0], "golden/*");
+		CHECK_STR(c->golden_repos[1], "base");
+		CHECK_EQ_INT(c->ngolden_require, 0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* float: [] turns floats off; golden as a mapping with require. */
+	CHECK_EQ_INT(load(write_cfg("semver:\n  repositories: [\"**\"]\n  float: []\n"
+				    "golden:\n  repositories: [\"golden/**\"]\n"
+				    "  require: [\"apps/*\", \"svc/**\"]\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->semver_float_major + c->semver_float_minor + c->semver_float_latest, 0);
+		CHECK_EQ_INT(c->ngolden_repos, 1);
+		CHECK_STR(c->golden_repos[0], "golden/**");
+		CHECK_EQ_INT(c->ngolden_require, 2);
+		CHECK_STR(c->golden_require[1], "svc/**");
+	}
+	berth_config_free(c);
+}
+
+static void test_semver_and_golden_mistakes(void)
+{
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"semver:\n  repositories: [x]\n  float: [patch]\n",
+		 ":3: semver.float: 'patch' is not a floating tag"},
+		{"semver:\n  repositories: [Team/X]\n", "'Team/X' is not a repository pattern"},
+		{"semver:\n  repositories: [x]\n  immutable: maybe\n",
+		 "semver.immutable: expected true or false"},
+		{"semver:\n  repos: [x]\n", "semver.repos: unknown key"},
+		{"semver: [x]\n", "semver: expected a mapping"},
+		{"semver:\n  repositories: [x]\n  repositories: [y]\n",
+		 "semver.repositories: duplicate key"},
+		{"golden:\n  require: [\"apps/*\"]\n", "golden.require needs golden.repositories"},
+		{"golden:\n  repositories: [a]\n  bases: [b]\n", "golden.bases: unknown key"},
+		{"golden: [\"a//b\"]\n", "'a//b' is not a repository pattern"},
+		{"golden: []\n", "must not be an empty list"},
+		{"golden: [a]\ngolden: [b]\n", "golden: duplicate key"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		CHECK_EQ_INT(load(write_cfg(cases[i].doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, cases[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				cases[i].msg);
+		CHECK(strstr(errbuf, cases[i].msg) != NULL);
+		CHECK(c == NULL);
+		berth_config_free(c);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
@@ -1111,6 +1209,8 @@ int main(void)
 	T_RUN(test_auth_htpasswd_and_rules);
 	T_RUN(test_auth_rule_mistakes);
 	T_RUN(test_auth_token_and_issuer);
+	T_RUN(test_semver_and_golden);
+	T_RUN(test_semver_and_golden_mistakes);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];

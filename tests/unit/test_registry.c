@@ -390,15 +390,19 @@ static void test_semver_floats(void)
 	berth_registry_free(r);
 }
 
-/* Pushes an image with the given config text and layer contents; returns its digest. */
-static struct berth_digest push_image(struct berth_registry *r, const char *repo, const char *tag,
-				      const char *config, const char *const *layers, size_t n)
+/* Pushes an image with the given config text, layer contents and (annotations: the JSON
+ * members, or NULL) manifest annotations; *err gets the manifest put's result. */
+static struct berth_digest push_image_ex(struct berth_registry *r, const char *repo,
+					 const char *tag, const char *config,
+					 const char *const *layers, size_t n,
+					 const char *annotations, berth_err *err)
 {
 	char body[4096];
 	size_t off = 0;
 	struct berth_digest cfg = dig(config), d, sub;
 	int has_sub;
 	memset(&d, 0, sizeof d);
+	*err = BERTH_EINTERNAL;
 	if (push(r, repo, config, &cfg)) return d;
 	off += (size_t)snprintf(body + off, sizeof body - off,
 				"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
@@ -413,10 +417,23 @@ static struct berth_digest push_image(struct berth_registry *r, const char *repo
 					"\"digest\":\"%s\",\"size\":%zu}",
 					i ? "," : "", l.s, strlen(layers[i]));
 	}
-	snprintf(body + off, sizeof body - off, "]}");
-	if (berth_registry_manifest_put(r, repo, tag, NULL, body, strlen(body), &d, &has_sub, &sub))
-		memset(&d, 0, sizeof d);
+	if (annotations)
+		off += (size_t)snprintf(body + off, sizeof body - off, "],\"annotations\":{%s}}",
+					annotations);
+	else
+		snprintf(body + off, sizeof body - off, "]}");
+	*err = berth_registry_manifest_put(r, repo, tag, NULL, body, strlen(body), &d, &has_sub,
+					   &sub);
+	if (*err) memset(&d, 0, sizeof d);
 	return d;
+}
+
+/* Pushes an image with the given config text and layer contents; returns its digest. */
+static struct berth_digest push_image(struct berth_registry *r, const char *repo, const char *tag,
+				      const char *config, const char *const *layers, size_t n)
+{
+	berth_err e;
+	return push_image_ex(r, repo, tag, config, layers, n, NULL, &e);
 }
 
 struct img_list {
@@ -506,6 +523,88 @@ static void test_lineage_and_labels(void)
 	berth_registry_free(r);
 }
 
+static const char *const require_repos[] = {"apps/*", "golden/**"};
+
+/* golden.require: pushes to the apps repositories must be built on a golden image. */
+static void test_golden_require(void)
+{
+	struct berth_store *st = NULL;
+	struct berth_meta *m = NULL;
+	struct berth_registry *r = NULL;
+	char db[512], ann[512], body[1024];
+	const char *base[] = {"G-os", "G-runtime"};
+	const char *app[] = {"G-os", "G-runtime", "G-app"};
+	const char *same[] = {"G-os", "G-runtime"};
+	const char *rogue[] = {"G-os", "R-runtime", "R-app"};
+	const char *cfg = "{\"os\":\"linux\",\"architecture\":\"amd64\"}";
+	struct berth_registry_opts o = {.manifest_max = 4 << 20,
+					.upload_expiry = 3600,
+					.golden_repos = golden_repos,
+					.n_golden_repos = 1,
+					.golden_require = require_repos,
+					.n_golden_require = 2};
+	struct berth_digest b, d, sub;
+	int has_sub;
+	berth_err e;
+
+	snprintf(db, sizeof db, "%s/meta.db", root);
+	if (berth_store_fs_open(root, &st) || berth_meta_sqlite_open(db, 0, &m) ||
+	    berth_registry_new(st, m, &o, &r)) {
+		fprintf(stderr, "cannot open registry in %s\n", root);
+		exit(2);
+	}
+	/* Golden repositories themselves are exempt, even when a require pattern matches. */
+	b = push_image_ex(r, "golden/runtime", "1.0.0", cfg, base, 2, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	/* Built on it: accepted; the very same layers (a re-tag): accepted. */
+	push_image_ex(r, "apps/api", "1.0.0", cfg, app, 3, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	push_image_ex(r, "apps/same", "1.0.0", cfg, same, 2, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	/* Shares only the first layer: refused, and nothing is stored. */
+	push_image_ex(r, "apps/rogue", "1.0.0", cfg, rogue, 3, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_EDENIED);
+	struct berth_registry_manifest mf;
+	CHECK(berth_registry_manifest_get(r, "apps/rogue", "1.0.0", 0, &mf) != BERTH_OK);
+	/* The same image in a repository without the rule: accepted. */
+	push_image_ex(r, "scratch/rogue", "1.0.0", cfg, rogue, 3, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	/* The base-digest annotation naming a golden image counts (squashed builds). */
+	snprintf(ann, sizeof ann, "\"org.opencontainers.image.base.digest\":\"%s\"", b.s);
+	push_image_ex(r, "apps/squashed", "1.0.0", cfg, rogue, 3, ann, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	/* ... but not when it names an image outside the golden repositories. */
+	struct berth_digest sr = push_image_ex(r, "scratch/base", "1.0.0", cfg, rogue, 2, NULL, &e);
+	snprintf(ann, sizeof ann, "\"org.opencontainers.image.base.digest\":\"%s\"", sr.s);
+	push_image_ex(r, "apps/squashed2", "1.0.0", cfg, rogue, 3, ann, &e);
+	CHECK_EQ_INT(e, BERTH_EDENIED);
+	/* Artifacts (config type not an image config) are not held to the rule. */
+	struct berth_digest ac = dig("{}"), al = dig("sbom");
+	CHECK_EQ_INT(push(r, "apps/api", "{}", &ac), BERTH_OK);
+	CHECK_EQ_INT(push(r, "apps/api", "sbom", &al), BERTH_OK);
+	snprintf(body, sizeof body,
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"config\":{\"mediaType\":\"application/vnd.example.sbom\",\"digest\":\"%s\","
+		 "\"size\":2},\"layers\":[{\"mediaType\":\"text/plain\",\"digest\":\"%s\","
+		 "\"size\":4}]}",
+		 ac.s, al.s);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "apps/api", "sbom", NULL, body, strlen(body), &d,
+						 &has_sub, &sub),
+		     BERTH_OK);
+	/* An index: every platform image must be built on golden. */
+	struct berth_digest good = push_image_ex(r, "apps/multi", "amd64", cfg, app, 3, NULL, &e);
+	CHECK_EQ_INT(e, BERTH_OK);
+	snprintf(body, sizeof body,
+		 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+		 "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		 "\"digest\":\"%s\",\"size\":1}]}",
+		 good.s);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "apps/multi", "1.0.0", NULL, body, strlen(body),
+						 &d, &has_sub, &sub),
+		     BERTH_OK);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -519,6 +618,7 @@ int main(void)
 	T_RUN(test_janitor);
 	T_RUN(test_semver_floats);
 	T_RUN(test_lineage_and_labels);
+	T_RUN(test_golden_require);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
