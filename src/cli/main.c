@@ -11,6 +11,8 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  serve [config.yml]   run the registry (default 127.0.0.1:5000, storage ./data)\n"
 		   "  reindex [config.yml]  rebuild the image index (lineage, labels) of the store\n"
+		   "  gc [--keep-patch N] [--grace S] [--dry-run] [config.yml]\n"
+		   "                       offline garbage collection and version retention\n"
 		   "  ref parse [--json] REF\n"
 		   "                       show how an image reference is read (Docker's rules)\n"
 		   "  version              print the version\n\n"
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "serve") == 0) return berth_cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ref") == 0) return berth_cmd_ref(argc - 1, argv + 1);
 	if (strcmp(argv[1], "reindex") == 0) return berth_cmd_reindex(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gc") == 0) return berth_cmd_gc(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++)
 		if (strcmp(argv[1], client_cmds[i].name) == 0) return client_cmds[i].fn(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

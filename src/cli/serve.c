@@ -104,6 +104,65 @@ out:
 	return rc;
 }
 
+int berth_cmd_gc(int argc, char **argv)
+{
+	struct berth_config *cfg = NULL;
+	struct berth_registry *reg = NULL;
+	struct berth_gc_opts o = {.keep_patch = 0, .grace = 3600, .dry_run = 0};
+	struct berth_gc_stats st;
+	const char *config = NULL;
+	char err[512] = "";
+	berth_err e;
+	int rc = 1;
+
+	for (int i = 1; i < argc; i++) {
+		char *end = NULL;
+		if (strcmp(argv[i], "--dry-run") == 0) {
+			o.dry_run = 1;
+		} else if ((strcmp(argv[i], "--keep-patch") == 0 || strcmp(argv[i], "--grace") == 0) &&
+			   i + 1 < argc) {
+			long v = strtol(argv[i + 1], &end, 10);
+			if (!*argv[i + 1] || *end || v < 0 || v > 1000000000L) {
+				fprintf(stderr, "berth: gc: %s needs a non-negative number\n", argv[i]);
+				return 2;
+			}
+			if (argv[i][2] == 'k') o.keep_patch = (int)v;
+			else o.grace = v;
+			i++;
+		} else if (argv[i][0] != '-' && !config) {
+			config = argv[i];
+		} else {
+			fprintf(argv[i][1] == 'h' ? stdout : stderr,
+				"usage: berth gc [--keep-patch N] [--grace SECONDS] [--dry-run] "
+				"[config.yml]\n\n"
+				"Offline garbage collection (stop the server first): with --keep-patch, keeps\n"
+				"the newest N patch releases of each minor line in semver repositories (floats\n"
+				"re-point); then removes links no manifest references and blob files no\n"
+				"repository links, sparing anything younger than --grace (default 3600 s).\n");
+			return argv[i][1] == 'h' ? 0 : 2;
+		}
+	}
+	if (berth_config_load(config, &cfg, err, sizeof err)) {
+		fprintf(stderr, "berth: %s\n", err[0] ? err : "invalid configuration");
+		return 1;
+	}
+	berth_log_level_current = cfg->log_level;
+	if (open_registry(cfg, &reg)) goto out;
+	if ((e = berth_registry_gc(reg, &o, &st))) {
+		fprintf(stderr, "berth: gc: %s\n", berth_err_str(e));
+		goto out;
+	}
+	printf("%sversions removed: %zu\nmanifests removed: %zu\nlinks removed: %zu\n"
+	       "blobs removed: %zu\nbytes freed: %lld\n",
+	       o.dry_run ? "(dry run) " : "", st.versions_removed, st.manifests_removed,
+	       st.links_removed, st.blobs_removed, (long long)st.bytes_freed);
+	rc = 0;
+out:
+	berth_registry_free(reg);
+	berth_config_free(cfg);
+	return rc;
+}
+
 int berth_cmd_serve(int argc, char **argv)
 {
 	struct berth_config *cfg = NULL;

@@ -152,6 +152,15 @@ struct berth_meta_ops {
 	berth_err (*image_index)(struct berth_meta *m, const char *repo, const char *digest,
 				 const struct berth_image_info *info);
 
+	/* ---- garbage collection (offline) ---- */
+	/* Links made before `before` that no manifest of their repository references. */
+	berth_err (*gc_links)(struct berth_meta *m, int64_t before,
+			      int (*fn)(void *ctx, const char *repo, const char *digest), void *ctx);
+	berth_err (*gc_unlink)(struct berth_meta *m, const char *repo, const char *digest,
+			       int64_t before);
+	/* Drops the blob row when no repository links it; *forgotten tells whether it went. */
+	berth_err (*gc_blob_forget)(struct berth_meta *m, const char *digest, int *forgotten);
+
 	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
 				   int64_t now);
 	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */

@@ -67,6 +67,9 @@ enum stmt_id {
 	S_TAGS_OF,
 	S_MF_ALL,
 	S_IMG_FIND,
+	S_GC_LINKS,
+	S_GC_UNLINK,
+	S_GC_BLOB_DEL,
 	S_COUNT
 };
 
@@ -77,7 +80,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REPO_ID] = "SELECT id FROM repos WHERE name=?1",
 	[S_REPO_INS] = "INSERT INTO repos(name) VALUES(?1) ON CONFLICT(name) DO NOTHING",
 	[S_BLOB_INS] = "INSERT INTO blobs(digest,size) VALUES(?1,?2) ON CONFLICT(digest) DO NOTHING",
-	[S_LINK_INS] = "INSERT OR IGNORE INTO repo_blobs(repo,digest) VALUES(?1,?2)",
+	/* linked: when the link was last made, so GC spares blobs pushed moments ago whose
+	 * manifest hasn't arrived yet. */
+	[S_LINK_INS] = "INSERT INTO repo_blobs(repo,digest,linked) VALUES(?1,?2,strftime('%s')) "
+		       "ON CONFLICT(repo,digest) DO UPDATE SET linked=excluded.linked",
 	[S_BLOB_GET] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest=rb.digest "
 		       "WHERE rb.repo=(SELECT id FROM repos WHERE name=?1) AND rb.digest=?2",
 	[S_BLOB_FIND] = "SELECT b.size FROM blobs b WHERE b.digest=?1 AND "
@@ -167,6 +173,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_IMG_FIND] = "SELECT " IMG_COLS "FROM images i JOIN repos r ON r.id=i.repo "
 		       "WHERE i.top_chain=?1 UNION SELECT " IMG_COLS "FROM images i "
 		       "JOIN repos r ON r.id=i.repo WHERE ?2<>'' AND i.digest=?2 ORDER BY 1,2",
+	/* Links no manifest of their repository references (config, layers, index entries). */
+	[S_GC_LINKS] = "SELECT r.name,rb.digest FROM repo_blobs rb JOIN repos r ON r.id=rb.repo "
+		       "WHERE rb.linked<=?1 AND NOT EXISTS(SELECT 1 FROM manifest_refs mr "
+		       "WHERE mr.repo=rb.repo AND mr.ref=rb.digest) ORDER BY 1,2",
+	[S_GC_UNLINK] = "DELETE FROM repo_blobs WHERE repo=(SELECT id FROM repos WHERE name=?1) "
+			"AND digest=?2 AND linked<=?3",
+	[S_GC_BLOB_DEL] = "DELETE FROM blobs WHERE digest=?1 AND NOT EXISTS(SELECT 1 FROM "
+			  "repo_blobs WHERE digest=?1)",
 	[S_VER_BY_DIGEST] = "SELECT v.tag,v.major,v.minor FROM versions v JOIN tags t "
 			    "ON t.repo=v.repo AND t.tag=v.tag WHERE v.repo=?1 AND t.digest=?2",
 };
@@ -176,6 +190,7 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS blobs(digest TEXT PRIMARY KEY, size INTEGER NOT NULL)"
 	" WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS repo_blobs(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
+	" linked INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY(repo,digest)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs(digest);"
 	"CREATE TABLE IF NOT EXISTS manifests(repo INTEGER NOT NULL, digest TEXT NOT NULL,"
@@ -1123,6 +1138,49 @@ static berth_err sq_referrers(struct berth_meta *m, const char *repo, const stru
 	return db_err(c->db, rc, "referrers");
 }
 
+/* ---- garbage collection ---- */
+
+static berth_err sq_gc_links(struct berth_meta *m, int64_t before,
+			     int (*fn)(void *ctx, const char *repo, const char *digest), void *ctx)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_GC_LINKS);
+	int rc;
+	if (!s) return BERTH_EDB;
+	sqlite3_bind_int64(s, 1, before);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (fn(ctx, (const char *)sqlite3_column_text(s, 0),
+		       (const char *)sqlite3_column_text(s, 1)))
+			break;
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) return BERTH_OK;
+	return db_err(c->db, rc, "gc links");
+}
+
+static berth_err sq_gc_unlink(struct berth_meta *m, const char *repo, const char *digest,
+			      int64_t before)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_GC_UNLINK);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, digest);
+	sqlite3_bind_int64(s, 3, before);
+	return exec_stmt(c, s, "gc unlink");
+}
+
+static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int *forgotten)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_GC_BLOB_DEL);
+	berth_err e;
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, digest);
+	if ((e = exec_stmt(c, s, "gc blob"))) return e;
+	*forgotten = sqlite3_changes(c->db) > 0;
+	return BERTH_OK;
+}
+
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
 				  int64_t now)
 {
@@ -1214,6 +1272,9 @@ static const struct berth_meta_ops sq_ops = {
 	.tags_of = sq_tags_of,
 	.manifests_each = sq_manifests_each,
 	.image_index = sq_image_index,
+	.gc_links = sq_gc_links,
+	.gc_unlink = sq_gc_unlink,
+	.gc_blob_forget = sq_gc_blob_forget,
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,

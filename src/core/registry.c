@@ -1292,3 +1292,134 @@ berth_err berth_registry_reindex(struct berth_registry *r, size_t *count)
 	if (!e) bump(r);
 	return e;
 }
+
+/* ---- garbage collection ---- */
+
+struct gc_ctx {
+	struct berth_registry *r;
+	const struct berth_gc_opts *o;
+	struct berth_gc_stats *st;
+	int64_t before;
+	struct names_vec repos, digests; /* pairs collected before changing anything */
+	berth_err e;
+};
+
+static int gc_take_link(void *vctx, const char *repo, const char *digest)
+{
+	struct gc_ctx *g = vctx;
+	return names_push(&g->repos, repo, strlen(repo)) ||
+	       names_push(&g->digests, digest, strlen(digest));
+}
+
+static void gc_blob(void *vctx, const struct berth_digest *d, long age)
+{
+	struct gc_ctx *g = vctx;
+	int64_t size = 0;
+	int forgotten = 0;
+	if (g->e || age < g->o->grace) return;
+	if (g->r->meta->ops->blob_find(g->r->meta, d, &size) != BERTH_EBLOB_UNKNOWN) return;
+	if (g->r->store->ops->stat(g->r->store, d, &size) != BERTH_OK) size = 0;
+	if (!g->o->dry_run) {
+		if ((g->e = g->r->meta->ops->gc_blob_forget(g->r->meta, d->s, &forgotten))) return;
+		if (g->r->store->ops->remove(g->r->store, d) != BERTH_OK) return;
+	}
+	g->st->blobs_removed++;
+	g->st->bytes_freed += size;
+}
+
+static int count_name(void *ctx, const char *name, size_t len)
+{
+	(void)name;
+	(void)len;
+	(*(size_t *)ctx)++;
+	return 1;
+}
+
+/* Retention in one semver repository: beyond the newest keep releases of a minor line, the
+ * version tag goes (floats re-point), and the manifest too once no tag names it. */
+static berth_err gc_versions(struct berth_registry *r, const char *repo,
+			     const struct berth_meta_tag_policy *pol, struct gc_ctx *g)
+{
+	struct names_vec tags = {0};
+	struct version_ref *vs = NULL;
+	size_t nv = 0;
+	berth_err e = r->meta->ops->tags_list(r->meta, repo, NULL, -1, names_push, &tags);
+	if (e) goto out;
+	vs = calloc(tags.n ? tags.n : 1, sizeof *vs);
+	if (!vs) {
+		e = BERTH_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < tags.n; i++) {
+		struct berth_meta_manifest_out mo;
+		struct version_ref *v = &vs[nv];
+		if (!berth_semver_parse(tags.names[i], strlen(tags.names[i]), &v->v) ||
+		    v->v.parts != 3 || v->v.pre[0])
+			continue;
+		if (r->meta->ops->manifest_head(r->meta, repo, tags.names[i], 0, &mo)) continue;
+		snprintf(v->tag, sizeof v->tag, "%s", tags.names[i]);
+		snprintf(v->digest, sizeof v->digest, "%s", mo.digest.s);
+		free(mo.media_type);
+		nv++;
+	}
+	for (size_t i = 0; i < nv && !e; i++) {
+		size_t newer = 0, left = 0;
+		struct berth_digest d;
+		for (size_t j = 0; j < nv; j++)
+			if (vs[j].v.major == vs[i].v.major && vs[j].v.minor == vs[i].v.minor &&
+			    berth_semver_cmp(&vs[j].v, &vs[i].v) > 0)
+				newer++;
+		if (newer < (size_t)g->o->keep_patch) continue;
+		g->st->versions_removed++;
+		if (g->o->dry_run) continue;
+		if ((e = r->meta->ops->tag_delete(r->meta, repo, vs[i].tag, pol))) break;
+		if ((e = r->meta->ops->tags_of(r->meta, repo, vs[i].digest, count_name, &left)))
+			break;
+		if (left || berth_digest_parse(vs[i].digest, strlen(vs[i].digest), &d)) continue;
+		e = r->meta->ops->manifest_delete(r->meta, repo, &d, pol);
+		if (e == BERTH_EMANIFEST_UNKNOWN) e = BERTH_OK; /* another version shared it */
+		else if (!e) g->st->manifests_removed++;
+	}
+out:
+	free(vs);
+	free(tags.names);
+	return e;
+}
+
+berth_err berth_registry_gc(struct berth_registry *r, const struct berth_gc_opts *o,
+			    struct berth_gc_stats *st)
+{
+	struct gc_ctx g = {.r = r, .o = o, .st = st};
+	struct names_vec repos = {0};
+	berth_err e = BERTH_OK;
+	memset(st, 0, sizeof *st);
+	g.before = (int64_t)time(NULL) - o->grace;
+	/* 1. version retention */
+	if (o->keep_patch > 0) {
+		e = r->meta->ops->catalog(r->meta, NULL, -1, names_push, &repos);
+		for (size_t i = 0; !e && i < repos.n; i++) {
+			const struct berth_meta_tag_policy *pol = tag_policy(r, repos.names[i]);
+			if (pol) e = gc_versions(r, repos.names[i], pol, &g);
+		}
+		free(repos.names);
+		if (e) return e;
+	}
+	/* 2. links no manifest references (layers of deleted manifests, abandoned pushes) */
+	if ((e = r->meta->ops->gc_links(r->meta, g.before, gc_take_link, &g))) goto out;
+	for (size_t i = 0; i < g.repos.n; i++) {
+		if (!o->dry_run &&
+		    (e = r->meta->ops->gc_unlink(r->meta, g.repos.names[i], g.digests.names[i],
+						 g.before)))
+			goto out;
+		st->links_removed++;
+	}
+	/* 3. blob files no repository links (a dry run, having removed no links, counts only
+	 * blobs that are unlinked already) */
+	if ((e = r->store->ops->blob_list(r->store, gc_blob, &g))) goto out;
+	e = g.e;
+out:
+	free(g.repos.names);
+	free(g.digests.names);
+	if (!e && !o->dry_run) bump(r);
+	return e;
+}

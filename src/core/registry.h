@@ -173,6 +173,20 @@ berth_err berth_registry_outdated(struct berth_registry *r, const char *golden,
 /* Rebuilds the index from every stored manifest; *count gets the images indexed. */
 berth_err berth_registry_reindex(struct berth_registry *r, size_t *count) BERTH_MUST_CHECK;
 
+/* ---- garbage collection (offline: run with the server stopped) ---- */
+struct berth_gc_opts {
+	int keep_patch;  /* > 0: in semver repositories keep only the newest N patch releases of
+			    each minor line (their floats re-point); 0: no retention */
+	long grace;      /* seconds: links and blobs younger than this are spared */
+	int dry_run;     /* count, change nothing */
+};
+struct berth_gc_stats {
+	size_t versions_removed, manifests_removed, links_removed, blobs_removed;
+	int64_t bytes_freed;
+};
+berth_err berth_registry_gc(struct berth_registry *r, const struct berth_gc_opts *o,
+			    struct berth_gc_stats *st) BERTH_MUST_CHECK;
+
 /* 1 when s is a valid repository name. */
 int berth_registry_name_ok(const char *s, size_t len);
 

@@ -38,6 +38,10 @@ struct berth_store_ops {
 	/* Makes everything written so far durable (data and names): one flush for a batch. */
 	berth_err (*sync)(struct berth_store *st);
 	berth_err (*upload_remove)(struct berth_store *st, const char *id);
+	/* Calls fn for each finished blob, with its age in seconds (garbage collection). */
+	berth_err (*blob_list)(struct berth_store *st,
+			       void (*fn)(void *ctx, const struct berth_digest *d, long age),
+			       void *ctx);
 	/* Calls fn for each staged upload id, with its age in seconds. */
 	berth_err (*upload_list)(struct berth_store *st,
 				 void (*fn)(void *ctx, const char *id, long age), void *ctx);

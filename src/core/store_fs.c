@@ -294,6 +294,43 @@ static berth_err fs_upload_list(struct berth_store *st,
 	return BERTH_OK;
 }
 
+/* Walks blobs/<alg>/<2 hex>/<hex>; names that aren't digests (none should exist) are
+ * skipped, never reported. */
+static berth_err fs_blob_list(struct berth_store *st,
+			      void (*fn)(void *ctx, const struct berth_digest *d, long age),
+			      void *ctx)
+{
+	struct fs_store *s = (struct fs_store *)st;
+	static const char *const algs[] = {"sha256", "sha512"};
+	time_t now = time(NULL);
+	for (size_t a = 0; a < sizeof algs / sizeof algs[0]; a++) {
+		char dir[4096];
+		DIR *top, *sub;
+		struct dirent *de, *fe;
+		snprintf(dir, sizeof dir, "%s/blobs/%s", s->root, algs[a]);
+		if (!(top = opendir(dir))) continue;
+		while ((de = readdir(top)) != NULL) {
+			char subdir[4400];
+			if (de->d_name[0] == '.') continue;
+			snprintf(subdir, sizeof subdir, "%s/%s", dir, de->d_name);
+			if (!(sub = opendir(subdir))) continue;
+			while ((fe = readdir(sub)) != NULL) {
+				char name[160];
+				struct berth_digest d;
+				struct stat sb;
+				int n = snprintf(name, sizeof name, "%s:%s", algs[a], fe->d_name);
+				if (fe->d_name[0] == '.' || n < 0 || (size_t)n >= sizeof name) continue;
+				if (berth_digest_parse(name, (size_t)n, &d) != BERTH_OK) continue;
+				if (fstatat(dirfd(sub), fe->d_name, &sb, 0) != 0) continue;
+				fn(ctx, &d, (long)(now - sb.st_mtime));
+			}
+			closedir(sub);
+		}
+		closedir(top);
+	}
+	return BERTH_OK;
+}
+
 static berth_err fs_writer_write(struct berth_store_writer *w, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -347,6 +384,7 @@ static const struct berth_store_ops fs_ops = {
 	.sync = fs_sync,
 	.upload_remove = fs_upload_remove,
 	.upload_list = fs_upload_list,
+	.blob_list = fs_blob_list,
 	.writer_write = fs_writer_write,
 	.writer_close = fs_writer_close,
 };

@@ -605,6 +605,52 @@ static void test_golden_require(void)
 	berth_registry_free(r);
 }
 
+static void test_gc_retention_and_sweep(void)
+{
+	struct berth_registry *r = open_reg_opts(1, 1);
+	const char *l0[] = {"gc-base", "gc-0"}, *l1[] = {"gc-base", "gc-1"}, *l2[] = {"gc-base", "gc-2"};
+	struct berth_digest v0 = push_image(r, "team/gc", "1.2.0", "{\"n\":0}", l0, 2);
+	struct berth_digest v1 = push_image(r, "team/gc", "1.2.1", "{\"n\":1}", l1, 2);
+	struct berth_digest v2 = push_image(r, "team/gc", "1.2.2", "{\"n\":2}", l2, 2);
+	struct berth_digest gone = dig("gc-0"), kept = dig("gc-2"), shared = dig("gc-base");
+	/* An abandoned push: a blob no manifest references. */
+	struct berth_digest stray = dig("stray bytes");
+	CHECK_EQ_INT(push(r, "team/gc", "stray bytes", &stray), BERTH_OK);
+	CHECK(v0.len && v1.len && v2.len);
+	struct berth_gc_opts o = {.keep_patch = 1, .grace = 0, .dry_run = 1};
+	struct berth_gc_stats st;
+	int64_t size;
+	CHECK_EQ_INT(berth_registry_gc(r, &o, &st), BERTH_OK);
+	CHECK_EQ_INT(st.versions_removed, 2);
+	CHECK_STR(tag_digest(r, "team/gc", "1.2.0"), v0.s); /* a dry run changes nothing */
+	o.dry_run = 0;
+	CHECK_EQ_INT(berth_registry_gc(r, &o, &st), BERTH_OK);
+	CHECK_EQ_INT(st.versions_removed, 2);
+	CHECK_EQ_INT(st.manifests_removed, 2);
+	CHECK(st.links_removed >= 5); /* two configs, two layers, the stray blob */
+	CHECK(st.blobs_removed >= 5);
+	CHECK_STR(tag_digest(r, "team/gc", "1.2.0"), "");
+	CHECK_STR(tag_digest(r, "team/gc", "1.2.1"), "");
+	CHECK_STR(tag_digest(r, "team/gc", "1.2"), v2.s);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "team/gc", &gone, &size), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "team/gc", &stray, &size), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "team/gc", &kept, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "team/gc", &shared, &size), BERTH_OK);
+	int fd = -1;
+	CHECK_EQ_INT(berth_registry_blob_open(r, "team/gc", &kept, &fd, &size), BERTH_OK);
+	if (fd >= 0) close(fd);
+	/* The file itself is gone, not only the link. */
+	char path[512];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/blobs/sha256/%.2s/%s", root, berth_digest_hex(&gone),
+		 berth_digest_hex(&gone));
+	CHECK(stat(path, &sb) != 0);
+	/* A second run finds nothing more. */
+	CHECK_EQ_INT(berth_registry_gc(r, &o, &st), BERTH_OK);
+	CHECK_EQ_INT(st.versions_removed + st.manifests_removed + st.blobs_removed, 0);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -618,6 +664,7 @@ int main(void)
 	T_RUN(test_janitor);
 	T_RUN(test_semver_floats);
 	T_RUN(test_lineage_and_labels);
+	T_RUN(test_gc_retention_and_sweep);
 	T_RUN(test_golden_require);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
