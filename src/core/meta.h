@@ -93,9 +93,10 @@ struct berth_meta_ops {
 	berth_err (*blob_find)(struct berth_meta *m, const struct berth_digest *d, int64_t *size);
 	berth_err (*blob_unlink)(struct berth_meta *m, const char *repo,
 				 const struct berth_digest *d);
-	/* Records n finished uploads in one transaction (group commit). */
+	/* Records n finished uploads in one transaction (group commit); durable: the commit
+	 * itself is flushed to stable storage before returning. */
 	berth_err (*blobs_publish)(struct berth_meta *m, const struct berth_meta_publish *items,
-				   size_t n);
+				   size_t n, int durable);
 	/* Stores the manifest and (tag != NULL) points tag at it, in one transaction, after
 	 * checking every reference exists in repo (BERTH_EMANIFEST_BLOB_UNKNOWN otherwise). */
 	berth_err (*manifest_put)(struct berth_meta *m, const char *repo,

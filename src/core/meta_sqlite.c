@@ -417,13 +417,25 @@ fail:
 	return e;
 }
 
+/* synchronous=FULL for the next commits of this connection (or back to the configured mode). */
+static berth_err conn_sync(struct conn *c, int full)
+{
+	int rc = sqlite3_exec(c->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+			      NULL, NULL, NULL);
+	return rc == SQLITE_OK ? BERTH_OK : db_err(c->db, rc, "synchronous");
+}
+
 static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
-				  size_t n)
+				  size_t n, int durable)
 {
 	CONN_OR_FAIL(m, c);
+	struct sq_meta *sm = (struct sq_meta *)m;
 	sqlite3_stmt *s;
 	berth_err e;
-	if ((e = tx(c, S_BEGIN))) return e;
+	int switched = durable && !sm->durable;
+	if (switched && (e = conn_sync(c, 1))) return e;
+	e = tx(c, S_BEGIN);
+	if (e) goto restore;
 	for (size_t i = 0; i < n; i++) {
 		const struct berth_meta_publish *it = &items[i];
 		int64_t rid;
@@ -446,9 +458,14 @@ static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_
 		}
 	}
 	if ((e = tx(c, S_COMMIT))) goto fail;
-	return BERTH_OK;
+	goto restore;
 fail:
 	rollback(c);
+restore:
+	if (switched) {
+		berth_err e2 = conn_sync(c, 0);
+		if (!e) e = e2;
+	}
 	return e;
 }
 

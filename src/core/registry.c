@@ -589,12 +589,18 @@ static void commit_batch(struct berth_registry *r, struct berth_registry_commit 
 
 	struct timespec t0, t1, t2;
 	for (c = list; c; c = c->next) n++;
+	/* One blob (the usual case for large ones): flush just that file, its name and the
+	 * metadata commit — a whole-filesystem sync would also write out everyone else's dirty
+	 * data. Several: two syncfs calls cover them all. */
+	int single = n == 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (r->opts.durable) e = r->store->ops->sync(r->store);
+	if (r->opts.durable && !single) e = r->store->ops->sync(r->store);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (c = list; c; c = c->next) {
 		c->result = e;
-		if (!e) c->result = r->store->ops->upload_commit(r->store, c->id, &c->d, 0);
+		if (!e)
+			c->result = r->store->ops->upload_commit(r->store, c->id, &c->d,
+								 single && r->opts.durable);
 	}
 	items = calloc(n, sizeof *items);
 	for (c = list; c && items; c = c->next) {
@@ -606,8 +612,8 @@ static void commit_batch(struct berth_registry *r, struct berth_registry_commit 
 		k++;
 	}
 	e = items ? BERTH_OK : BERTH_ENOMEM;
-	if (!e && k) e = r->meta->ops->blobs_publish(r->meta, items, k);
-	if (!e && k && r->opts.durable) e = r->store->ops->sync(r->store);
+	if (!e && k) e = r->meta->ops->blobs_publish(r->meta, items, k, single && r->opts.durable);
+	if (!e && k && r->opts.durable && !single) e = r->store->ops->sync(r->store);
 	free(items);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	berth_log(BERTH_LOG_DEBUG, "commit: batch of %zu, data flush %.2f ms, total %.2f ms", n,

@@ -26,7 +26,13 @@ struct fs_store {
 struct berth_store_writer {
 	int fd;
 	int64_t size;
+	int64_t flushed; /* bytes handed to writeback so far */
 };
+
+/* Writeback is started every WRITEBACK_STEP bytes while an upload streams in, and the step
+ * before the previous one is waited for: the disk writes while the network reads, dirty
+ * memory stays bounded, and the flush before 201 only has the tail left to do. */
+#define WRITEBACK_STEP ((int64_t)8 << 20)
 
 static berth_err errno_err(int e)
 {
@@ -197,6 +203,7 @@ static berth_err fs_upload_open(struct berth_store *st, const char *id,
 	}
 	w->fd = fd;
 	w->size = (int64_t)sb.st_size;
+	w->flushed = w->size;
 	*out = w;
 	*size = w->size;
 	return BERTH_OK;
@@ -349,6 +356,16 @@ static berth_err fs_writer_write(struct berth_store_writer *w, const void *buf, 
 		done += (size_t)n;
 	}
 	w->size += (int64_t)len;
+	if (w->size - w->flushed >= WRITEBACK_STEP) {
+		int64_t from = w->flushed;
+		w->flushed = w->size;
+		/* Both calls are advisory: errors surface at the final fdatasync/syncfs. */
+		(void)sync_file_range(w->fd, from, w->size - from, SYNC_FILE_RANGE_WRITE);
+		if (from >= WRITEBACK_STEP)
+			(void)sync_file_range(w->fd, 0, from,
+					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						      SYNC_FILE_RANGE_WAIT_AFTER);
+	}
 	return BERTH_OK;
 }
 
