@@ -54,6 +54,10 @@ for t in tests/e2e/test_*.sh; do
 	run_suite "e2e-${n#test_}" bash "$t" build/release/berth
 done
 
+# A short libFuzzer pass over every parser (tests/fuzz/run.sh builds the targets with clang; a
+# machine where that cannot work fails this suite rather than skipping it).
+run_suite fuzz env FUZZ_SECONDS=8 bash tests/fuzz/run.sh
+
 echo "logs: $log_dir/"
 echo "$total_p passed, $total_f failed"
 [ "$total_f" = 0 ]
