@@ -24,6 +24,7 @@ static void registry_opts(const struct berth_config *cfg, struct berth_registry_
 		.delete_enabled = cfg->delete_enabled,
 		.manifest_max = cfg->manifest_max,
 		.upload_expiry = cfg->upload_expiry,
+		.uploads_per_repo = cfg->uploads_per_repo,
 		.durable = 1,
 		.semver_repos = (const char *const *)cfg->semver_repos,
 		.n_semver_repos = cfg->nsemver_repos,

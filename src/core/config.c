@@ -70,6 +70,7 @@ static const struct cfg_key keys[] = {
 	KEY("berth.limits.maxconnections", P_INT, F_UINT, max_connections, 1, 1048576),
 	KEY("berth.limits.manifestsize", P_SIZE, F_SIZE, manifest_max, 1, 1024ull * 1024 * 1024),
 	KEY("berth.limits.uploadexpiry", P_DURATION, F_LONG, upload_expiry, 1, INT32_MAX),
+	KEY("berth.limits.uploadsperrepository", P_INT, F_UINT, uploads_per_repo, 1, 10000000),
 	KEY("berth.metadata.sync", P_BOOL, F_INT, sync_metadata, 0, 0),
 	KEY("auth.htpasswd.realm", P_OPT_STR, F_STR, htpasswd_realm, 0, 0),
 	KEY("auth.htpasswd.path", P_OPT_STR, F_STR, htpasswd_path, 0, 0),
@@ -405,6 +406,7 @@ static berth_err config_defaults(struct berth_config *c)
 	c->max_connections = 1024;
 	c->manifest_max = BERTH_MANIFEST_MAX_DEFAULT;
 	c->upload_expiry = BERTH_UPLOAD_EXPIRY_DEFAULT;
+	c->uploads_per_repo = BERTH_UPLOADS_PER_REPO_DEFAULT;
 	c->tokenissuer_expiry = BERTH_TOKEN_EXPIRY_DEFAULT;
 	c->http_addr = strdup("127.0.0.1:5000");
 	c->root = strdup("./data");

@@ -45,6 +45,7 @@ struct berth_config {
 	unsigned max_connections;  /* berth.limits.maxconnections (default 1024) */
 	size_t manifest_max;       /* berth.limits.manifestsize bytes (default 4 MiB) */
 	long upload_expiry;        /* berth.limits.uploadexpiry seconds (default 86400) */
+	unsigned uploads_per_repo; /* berth.limits.uploadsperrepository open sessions (default 1000) */
 	char *root;                /* storage.filesystem.rootdirectory (default ./data) */
 	int delete_enabled;        /* storage.delete.enabled (default 0, as Distribution) */
 	int sync_metadata;         /* berth.metadata.sync: 1 = fsync every metadata commit (default 0) */

@@ -23,6 +23,9 @@
 #define BERTH_CATALOG_DEFAULT 1000
 /* Upload sessions older than this are removed by the janitor (seconds). */
 #define BERTH_UPLOAD_EXPIRY_DEFAULT (24 * 3600)
+/* Open upload sessions one repository may hold before POST answers 429 (a client leaking
+ * sessions can't fill the disk with staging files). */
+#define BERTH_UPLOADS_PER_REPO_DEFAULT 1000
 /* Upload UUID string length (32 hex). */
 #define BERTH_UUID_LEN 32
 

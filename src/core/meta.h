@@ -164,6 +164,8 @@ struct berth_meta_ops {
 
 	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
 				   int64_t now);
+	/* Open sessions of repo. */
+	berth_err (*uploads_count)(struct berth_meta *m, const char *repo, int64_t *n);
 	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */
 	berth_err (*upload_get)(struct berth_meta *m, const char *id, const char *repo,
 				int64_t *created);

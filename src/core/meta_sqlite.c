@@ -67,6 +67,7 @@ enum stmt_id {
 	S_TAGS_OF,
 	S_MF_ALL,
 	S_IMG_FIND,
+	S_UP_COUNT,
 	S_GC_LINKS,
 	S_GC_UNLINK,
 	S_GC_BLOB_DEL,
@@ -174,6 +175,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "WHERE i.top_chain=?1 UNION SELECT " IMG_COLS "FROM images i "
 		       "JOIN repos r ON r.id=i.repo WHERE ?2<>'' AND i.digest=?2 ORDER BY 1,2",
 	/* Links no manifest of their repository references (config, layers, index entries). */
+	[S_UP_COUNT] = "SELECT count(*) FROM uploads WHERE repo=?1",
 	[S_GC_LINKS] = "SELECT r.name,rb.digest FROM repo_blobs rb JOIN repos r ON r.id=rb.repo "
 		       "WHERE rb.linked<=?1 AND NOT EXISTS(SELECT 1 FROM manifest_refs mr "
 		       "WHERE mr.repo=rb.repo AND mr.ref=rb.digest) ORDER BY 1,2",
@@ -207,6 +209,7 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo,digest);"
 	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
 	" created INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS uploads_repo ON uploads(repo);"
 	/* Tags that are exact semantic versions, for the floating tags of their lines. */
 	"CREATE TABLE IF NOT EXISTS versions(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
 	" major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,"
@@ -1198,6 +1201,15 @@ static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int
 	return BERTH_OK;
 }
 
+static berth_err sq_uploads_count(struct berth_meta *m, const char *repo, int64_t *n)
+{
+	CONN_OR_FAIL(m, c);
+	sqlite3_stmt *s = stmt(c, S_UP_COUNT);
+	if (!s) return BERTH_EDB;
+	bind_text(s, 1, repo);
+	return size_query(c, s, n);
+}
+
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
 				  int64_t now)
 {
@@ -1292,6 +1304,7 @@ static const struct berth_meta_ops sq_ops = {
 	.gc_links = sq_gc_links,
 	.gc_unlink = sq_gc_unlink,
 	.gc_blob_forget = sq_gc_blob_forget,
+	.uploads_count = sq_uploads_count,
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,

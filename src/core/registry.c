@@ -401,6 +401,11 @@ berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo
 				      char id[BERTH_UPLOAD_ID_LEN + 1])
 {
 	berth_err e;
+	if (r->opts.uploads_per_repo) {
+		int64_t open = 0;
+		if ((e = r->meta->ops->uploads_count(r->meta, repo, &open))) return e;
+		if (open >= (int64_t)r->opts.uploads_per_repo) return BERTH_ETOOMANY;
+	}
 	new_uuid(id);
 	if ((e = r->store->ops->upload_create(r->store, id))) return e;
 	e = r->meta->ops->upload_create(r->meta, id, repo, (int64_t)time(NULL));

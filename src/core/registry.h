@@ -18,6 +18,7 @@ struct berth_registry_opts {
 	int delete_enabled;
 	size_t manifest_max;
 	long upload_expiry;      /* seconds */
+	unsigned uploads_per_repo; /* open sessions per repository; 0 = no limit */
 	int durable;             /* fsync blobs before acknowledging */
 	/* Semantic-version tags (meta.h berth_meta_tag_policy) for repositories matching one of
 	 * semver_repos (patterns: '*' within a component, "**" across); borrowed strings. */

@@ -13,6 +13,8 @@ static char root[256];
 static const char *const semver_repos[] = {"team/*", "golden/**"};
 static const char *const golden_repos[] = {"golden/**"};
 
+static unsigned uploads_limit; /* opts.uploads_per_repo for the next open */
+
 static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 {
 	struct berth_store *st = NULL;
@@ -23,6 +25,7 @@ static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 					.manifest_max = 4 << 20,
 					.upload_expiry = 3600,
 					.durable = 0};
+	o.uploads_per_repo = uploads_limit;
 	if (semver) {
 		o.semver_repos = semver_repos;
 		o.n_semver_repos = 2;
@@ -651,6 +654,30 @@ static void test_gc_retention_and_sweep(void)
 	berth_registry_free(r);
 }
 
+static void test_upload_session_limit(void)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_registry *r;
+	uploads_limit = 3;
+	r = open_reg(1);
+	uploads_limit = 0;
+	for (int i = 0; i < 3; i++) CHECK_EQ_INT(berth_registry_upload_start(r, "lim/a", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "lim/a", id), BERTH_ETOOMANY);
+	/* Per repository: another one is not affected; finishing a session frees a place. */
+	CHECK_EQ_INT(berth_registry_upload_start(r, "lim/b", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "lim/b", id), BERTH_OK);
+	struct berth_digest d = dig("x");
+	CHECK_EQ_INT(berth_registry_upload_start(r, "lim/c", id), BERTH_OK);
+	berth_registry_free(r);
+	uploads_limit = 1;
+	r = open_reg(1);
+	uploads_limit = 0;
+	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_ETOOMANY); /* c still holds one */
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "lim/c", id), BERTH_OK);
+	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_OK);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -665,6 +692,7 @@ int main(void)
 	T_RUN(test_semver_floats);
 	T_RUN(test_lineage_and_labels);
 	T_RUN(test_gc_retention_and_sweep);
+	T_RUN(test_upload_session_limit);
 	T_RUN(test_golden_require);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
