@@ -2,6 +2,7 @@
  * server, and run until SIGTERM/SIGINT, sweeping stale uploads once a minute. `berth reindex
  * [config.yml]`: the same store opened offline to rebuild the image index. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,11 @@ int berth_cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	berth_log_level_current = cfg->log_level;
+	/* Keep the resident set flat: a fixed mmap threshold stops glibc from raising it after a
+	 * large free (a 1 MiB tag listing would otherwise stay on the heap for good), and a few
+	 * arenas are plenty for a handful of threads. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 
 	/* Signals are taken synchronously by this thread; every other thread (the HTTP pool)
 	 * inherits the blocked mask. */

@@ -279,7 +279,7 @@ static berth_err conn_open(struct sq_meta *m, struct conn **out)
 	sqlite3_busy_timeout(c->db, 30000);
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-		 "PRAGMA cache_size=-2048;",
+		 "PRAGMA cache_size=-512;",
 		 m->durable ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
