@@ -231,7 +231,8 @@ int berth_cmd_serve(int argc, char **argv)
 		}
 		if (sig < 0 && errno == EAGAIN) berth_registry_janitor(reg, 0);
 	}
-	berth_http_stop(srv, 30);
+	/* Like docker stop's default: in-flight requests get 10 s, then connections close. */
+	berth_http_stop(srv, 10);
 	srv = NULL;
 	rc = 0;
 	berth_log(BERTH_LOG_INFO, "stopped");

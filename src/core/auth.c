@@ -405,7 +405,7 @@ static berth_err slurp(const char *path, size_t max, char **out, size_t *outlen,
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	berth_err rc = BERTH_OK;
 
@@ -423,13 +423,28 @@ static berth_err slurp(const char *path, size_t max, char **out, size_t *outlen,
 		rc = BERTH_EINVAL;
 		goto out;
 	}
-	buf = malloc(max + 1);
+	/* Sized from the file, not the cap (16 MiB for htpasswd), growing only if the file grows
+	 * while it is read. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
 	if (!buf) {
 		rc = BERTH_ENOMEM;
 		goto out;
 	}
 	for (;;) {
-		ssize_t r = read(fd, buf + len, max + 1 - len);
+		if (len == cap) {
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+			if (!nb) {
+				fail(errbuf, errlen, "auth: %s %s: larger than %zu bytes", what, path,
+				     max);
+				rc = ncap > cap ? BERTH_ENOMEM : BERTH_EINVAL;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR) continue;
 		if (r < 0) {
 			fail(errbuf, errlen, "auth: cannot read %s %s: %s", what, path,
@@ -451,7 +466,7 @@ static berth_err slurp(const char *path, size_t max, char **out, size_t *outlen,
 	buf = NULL;
 out:
 	if (buf) {
-		explicit_bzero(buf, max + 1);
+		explicit_bzero(buf, cap);
 		free(buf);
 	}
 	close(fd);
@@ -958,6 +973,9 @@ berth_err berth_auth_token_verify(const struct berth_auth *a, const char *tok, s
 	ok = 0;
 	if (!(p = decode_json_part(jp.payload, jp.payload_len))) goto out;
 	if (!num_claim(p, "exp", 1, &exp) || !num_claim(p, "nbf", 0, &nbf)) goto out;
+	/* A NumericDate (RFC 7519 §2) past year 9999 is no date we can hold in time_t; refuse
+	 * it rather than convert out of range (found by fuzz_jwt: "exp": 1e300). */
+	if (!(exp >= 0 && exp < 253402300800.0) || !(nbf >= 0 && nbf < 253402300800.0)) goto out;
 	if ((double)now > exp + BERTH_TOKEN_LEEWAY) goto out;
 	if (nbf && nbf > (double)now + BERTH_TOKEN_LEEWAY) goto out;
 	iss = json_string_value(json_object_get(p, "iss"));

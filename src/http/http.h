@@ -20,8 +20,11 @@ enum body_mode {
 	BODY_BUFFER,   /* collected in memory up to a cap (manifests) */
 };
 
+struct conn_track;
+
 struct req {
 	struct MHD_Connection *conn;
+	struct conn_track *track;    /* the connection's tracking entry (server.c), or NULL */
 	struct berth_http_server *srv;
 	struct berth_registry *reg;
 	const char *method;

@@ -4,6 +4,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -18,8 +19,26 @@
 #include "cache.h"
 #include "http.h"
 
+/* One open connection, tracked so that limits libmicrohttpd has no option for can be kept:
+ * a deadline for a whole request head (a client trickling one byte a second resets the
+ * idle timeout forever — slowloris), and a prompt close past max connections instead of
+ * leaving clients unanswered in the listen queue. */
+struct conn_track {
+	struct conn_track *prev, *next;
+	MHD_socket fd;
+	struct timespec idle_since; /* accepted, or last request finished */
+	atomic_int in_request;      /* the access handler has seen a request head */
+	int reaped;
+};
+
 struct berth_http_server {
 	struct MHD_Daemon *d;
+	pthread_mutex_t conns_lock;
+	struct conn_track *conns;
+	unsigned n_conns;
+	pthread_t reaper;
+	int reaper_running;
+	atomic_int stopping;
 	char *tls_cert, *tls_key; /* PEM text; must outlive the daemon */
 	struct berth_registry *reg;
 	const struct berth_config *cfg;
@@ -95,6 +114,81 @@ struct berth_auth *req_auth(struct req *q)
 	return q->srv->auth;
 }
 
+/* ---- connection tracking ---- */
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct berth_http_server *s = cls;
+	struct conn_track *t = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		t = calloc(1, sizeof *t);
+		if (!t || !ci) {
+			free(t);
+			return;
+		}
+		t->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &t->idle_since);
+		atomic_init(&t->in_request, 0);
+		pthread_mutex_lock(&s->conns_lock);
+		t->next = s->conns;
+		if (s->conns) s->conns->prev = t;
+		s->conns = t;
+		s->n_conns++;
+		/* Over the limit: close at once, so the client hears "no" now rather than
+		 * waiting unaccepted (libmicrohttpd's own cap sits a little higher). */
+		if (s->n_conns > s->cfg->max_connections) {
+			t->reaped = 1;
+			shutdown(t->fd, SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = t;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+		pthread_mutex_lock(&s->conns_lock);
+		if (t->prev) t->prev->next = t->next;
+		else s->conns = t->next;
+		if (t->next) t->next->prev = t->prev;
+		s->n_conns--;
+		pthread_mutex_unlock(&s->conns_lock);
+		free(t);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn_track *track_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Once a second: a connection that has been between requests (or sending a request head)
+ * for longer than the connection timeout is shut down; libmicrohttpd then closes it. The
+ * socket is still open here: a tracked connection is untracked (under the lock) before
+ * libmicrohttpd closes its socket. */
+static void *reaper_main(void *arg)
+{
+	struct berth_http_server *s = arg;
+	while (!atomic_load(&s->stopping)) {
+		struct timespec now;
+		usleep(250000);
+		if (!s->cfg->connection_timeout) continue;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&s->conns_lock);
+		for (struct conn_track *t = s->conns; t; t = t->next) {
+			if (t->reaped || atomic_load(&t->in_request)) continue;
+			if (now.tv_sec - t->idle_since.tv_sec > (time_t)s->cfg->connection_timeout) {
+				t->reaped = 1;
+				shutdown(t->fd, SHUT_RDWR);
+			}
+		}
+		pthread_mutex_unlock(&s->conns_lock);
+	}
+	return NULL;
+}
+
 /* ---- request lifecycle ---- */
 
 static void req_free(struct req *q)
@@ -164,6 +258,8 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		if (!q) return MHD_NO;
 		q->conn = conn;
 		q->srv = s;
+		q->track = track_of(conn);
+		if (q->track) atomic_store(&q->track->in_request, 1);
 		q->reg = s->reg;
 		q->method = method;
 		q->url = url;
@@ -208,6 +304,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *q = *con_cls;
 	(void)conn;
 	if (!q) return;
+	if (q->track) {
+		clock_gettime(CLOCK_MONOTONIC, &q->track->idle_since);
+		atomic_store(&q->track->in_request, 0);
+	}
 	if (s->cfg->access_log) {
 		struct timespec t1;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -310,6 +410,7 @@ static void server_free(struct berth_http_server *s)
 	if (!s) return;
 	berth_rcache_free(s->cache);
 	berth_auth_free(s->auth);
+	pthread_mutex_destroy(&s->conns_lock);
 	if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	free(s->tls_cert);
@@ -328,6 +429,8 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	s->reg = reg;
 	s->cfg = cfg;
 	atomic_init(&s->in_flight, 0);
+	atomic_init(&s->stopping, 0);
+	pthread_mutex_init(&s->conns_lock, NULL);
 	/* 1024 entries of at most 64 KiB: a few MiB at worst, usually far less. */
 	s->cache = berth_rcache_new(1024, 64 * 1024);
 	if (berth_config_auth_enabled(cfg)) {
@@ -366,12 +469,13 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		flags, 0, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + 64,
 		/* Per-connection buffer (headers + body pieces): libmicrohttpd touches all of
 		 * it, so it is resident per connection — 256 KiB cost 8 MiB at 32 connections;
 		 * 64 KiB holds a 16 KiB token header and streams bodies as fast. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
@@ -381,6 +485,7 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		server_free(s);
 		return BERTH_EIO;
 	}
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_running = 1;
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : 0;
 	*out = s;
@@ -402,6 +507,8 @@ void berth_http_stop(struct berth_http_server *s, int grace_seconds)
 	if (atomic_load(&s->in_flight) > 0)
 		berth_log(BERTH_LOG_WARN, "http: stopping with %d requests still in flight",
 			  atomic_load(&s->in_flight));
+	atomic_store(&s->stopping, 1);
+	if (s->reaper_running) pthread_join(s->reaper, NULL);
 	MHD_stop_daemon(s->d);
 	server_free(s);
 }
