@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
        libyaml-dev libcurl4-openssl-dev libcrypt-dev)
-test=(python3 curl skopeo umoci podman jq openssl docker-registry)
+test=(python3 curl skopeo umoci podman jq openssl docker-registry valgrind)
 bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3)
 # clang's -fsanitize=fuzzer links libclang_rt.fuzzer from Debian's compiler-rt package.
 fuzz=(clang libclang-rt-14-dev)
