@@ -283,28 +283,34 @@ static void bump(struct berth_registry *r)
 
 /* ---- janitor ---- */
 
-struct janitor_ctx {
-	struct berth_registry *r;
-	char (*ids)[BERTH_UPLOAD_ID_LEN + 1];
+/* A growing list of names (repositories, digests, upload ids), for listings that are
+ * collected before anything is changed. */
+struct names_vec {
+	char (*names)[BERTH_NAME_MAX + 1];
 	size_t n, cap;
 };
 
-static int collect_id(void *vctx, const char *id, size_t len)
+static int names_push(void *ctx, const char *name, size_t len)
 {
-	struct janitor_ctx *j = vctx;
-	if (len > BERTH_UPLOAD_ID_LEN) return 0;
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 64;
-		void *p = realloc(j->ids, cap * sizeof *j->ids);
+	struct names_vec *v = ctx;
+	if (len > BERTH_NAME_MAX) return 0;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *p = realloc(v->names, cap * sizeof *v->names);
 		if (!p) return 1;
-		j->ids = p;
-		j->cap = cap;
+		v->names = p;
+		v->cap = cap;
 	}
-	memcpy(j->ids[j->n], id, len);
-	j->ids[j->n][len] = '\0';
-	j->n++;
+	memcpy(v->names[v->n], name, len);
+	v->names[v->n][len] = '\0';
+	v->n++;
 	return 0;
 }
+
+struct janitor_ctx {
+	struct berth_registry *r;
+	struct names_vec ids;
+};
 
 static void orphan_check(void *vctx, const char *id, long age)
 {
@@ -312,7 +318,7 @@ static void orphan_check(void *vctx, const char *id, long age)
 	int64_t created;
 	(void)age;
 	if (j->r->meta->ops->upload_get(j->r->meta, id, NULL, &created) == BERTH_EUPLOAD_UNKNOWN)
-		(void)collect_id(j, id, strlen(id));
+		(void)names_push(&j->ids, id, strlen(id));
 }
 
 void berth_registry_janitor(struct berth_registry *r, int at_startup)
@@ -320,25 +326,25 @@ void berth_registry_janitor(struct berth_registry *r, int at_startup)
 	struct janitor_ctx j = {.r = r};
 	int64_t before = (int64_t)time(NULL) - r->opts.upload_expiry;
 	size_t removed = 0;
-	if (r->meta->ops->uploads_expired(r->meta, before, collect_id, &j) == BERTH_OK) {
-		for (size_t i = 0; i < j.n; i++) {
-			(void)r->store->ops->upload_remove(r->store, j.ids[i]);
-			(void)r->meta->ops->upload_delete(r->meta, j.ids[i]);
-			session_forget(r, j.ids[i]);
+	if (r->meta->ops->uploads_expired(r->meta, before, names_push, &j.ids) == BERTH_OK) {
+		for (size_t i = 0; i < j.ids.n; i++) {
+			(void)r->store->ops->upload_remove(r->store, j.ids.names[i]);
+			(void)r->meta->ops->upload_delete(r->meta, j.ids.names[i]);
+			session_forget(r, j.ids.names[i]);
 			removed++;
 		}
 	}
-	j.n = 0;
+	j.ids.n = 0;
 	/* At start-up no request is in flight, so a staged file without a session can only be
 	 * the remains of a single-request push that was interrupted. */
 	if (at_startup &&
 	    r->store->ops->upload_list(r->store, orphan_check, &j) == BERTH_OK) {
-		for (size_t i = 0; i < j.n; i++) {
-			(void)r->store->ops->upload_remove(r->store, j.ids[i]);
+		for (size_t i = 0; i < j.ids.n; i++) {
+			(void)r->store->ops->upload_remove(r->store, j.ids.names[i]);
 			removed++;
 		}
 	}
-	free(j.ids);
+	free(j.ids.names);
 	if (removed) berth_log(BERTH_LOG_INFO, "janitor: removed %zu stale uploads", removed);
 }
 
@@ -1108,28 +1114,6 @@ struct version_ref {
 	char digest[BERTH_DIGEST_MAX + 1];
 };
 
-struct names_vec {
-	char (*names)[BERTH_NAME_MAX + 1];
-	size_t n, cap;
-};
-
-static int names_push(void *ctx, const char *name, size_t len)
-{
-	struct names_vec *v = ctx;
-	if (len > BERTH_NAME_MAX) return 0;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void *p = realloc(v->names, cap * sizeof *v->names);
-		if (!p) return 1;
-		v->names = p;
-		v->cap = cap;
-	}
-	memcpy(v->names[v->n], name, len);
-	v->names[v->n][len] = '\0';
-	v->n++;
-	return 0;
-}
-
 struct outdated_ctx {
 	struct berth_registry *r;
 	const char *golden;
@@ -1249,9 +1233,7 @@ struct reindex_ctx {
 	berth_err e;
 	/* rows are collected first: writing while the listing statement runs would make it
 	 * see its own changes */
-	struct names_vec repos;
-	char (*digests)[BERTH_DIGEST_MAX + 1];
-	size_t nd, capd;
+	struct names_vec repos, digests;
 };
 
 static int reindex_collect(void *vctx, const char *repo, const char *digest,
@@ -1263,19 +1245,12 @@ static int reindex_collect(void *vctx, const char *repo, const char *digest,
 	if (strcmp(media_type, BERTH_MT_OCI_MANIFEST) != 0 &&
 	    strcmp(media_type, BERTH_MT_DOCKER_MANIFEST) != 0)
 		return 0;
-	if (x->nd == x->capd) {
-		size_t cap = x->capd ? x->capd * 2 : 64;
-		void *p = realloc(x->digests, cap * sizeof *x->digests);
-		if (!p) {
-			x->e = BERTH_ENOMEM;
-			return 1;
-		}
-		x->digests = p;
-		x->capd = cap;
+	if (names_push(&x->digests, digest, strlen(digest)) ||
+	    names_push(&x->repos, repo, strlen(repo))) {
+		x->e = BERTH_ENOMEM;
+		return 1;
 	}
-	snprintf(x->digests[x->nd], sizeof x->digests[x->nd], "%s", digest);
-	x->nd++;
-	return names_push(&x->repos, repo, strlen(repo));
+	return 0;
 }
 
 berth_err berth_registry_reindex(struct berth_registry *r, size_t *count)
@@ -1283,14 +1258,14 @@ berth_err berth_registry_reindex(struct berth_registry *r, size_t *count)
 	struct reindex_ctx x = {.r = r};
 	berth_err e = r->meta->ops->manifests_each(r->meta, reindex_collect, &x);
 	if (!e) e = x.e;
-	for (size_t i = 0; !e && i < x.nd; i++) {
+	for (size_t i = 0; !e && i < x.digests.n; i++) {
 		struct berth_registry_manifest mf;
 		struct berth_manifest *m = NULL;
 		struct berth_image_info *info = NULL;
-		if (berth_registry_manifest_get(r, x.repos.names[i], x.digests[i], 1, &mf)) continue;
+		if (berth_registry_manifest_get(r, x.repos.names[i], x.digests.names[i], 1, &mf)) continue;
 		e = berth_manifest_parse(mf.media_type, mf.content, mf.len, &m);
 		if (!e) e = image_info_for(r, m, &info);
-		if (!e) e = r->meta->ops->image_index(r->meta, x.repos.names[i], x.digests[i], info);
+		if (!e) e = r->meta->ops->image_index(r->meta, x.repos.names[i], x.digests.names[i], info);
 		if (!e) x.count++;
 		if (e == BERTH_EMANIFEST_INVALID) e = BERTH_OK; /* stored before validation */
 		berth_image_info_free(info);
@@ -1298,7 +1273,7 @@ berth_err berth_registry_reindex(struct berth_registry *r, size_t *count)
 		berth_registry_manifest_clear(&mf);
 	}
 	free(x.repos.names);
-	free(x.digests);
+	free(x.digests.names);
 	if (count) *count = x.count;
 	if (!e) bump(r);
 	return e;
