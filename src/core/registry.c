@@ -1114,6 +1114,42 @@ struct version_ref {
 	char digest[BERTH_DIGEST_MAX + 1];
 };
 
+/* The exact release versions tagged in repo (1.2.3, not floats or pre-releases), each with
+ * the digest its tag names. *out is owned by the caller (free). */
+static berth_err release_versions(struct berth_registry *r, const char *repo,
+				  struct version_ref **out, size_t *n_out)
+{
+	struct names_vec tags = {0};
+	struct version_ref *vs = NULL;
+	size_t nv = 0;
+	berth_err e = r->meta->ops->tags_list(r->meta, repo, NULL, -1, names_push, &tags);
+	if (e) goto out;
+	vs = calloc(tags.n ? tags.n : 1, sizeof *vs);
+	if (!vs) {
+		e = BERTH_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < tags.n; i++) {
+		struct berth_meta_manifest_out mo;
+		struct version_ref *v = &vs[nv];
+		if (!berth_semver_parse(tags.names[i], strlen(tags.names[i]), &v->v) ||
+		    v->v.parts != 3 || v->v.pre[0])
+			continue;
+		if (r->meta->ops->manifest_head(r->meta, repo, tags.names[i], 0, &mo)) continue;
+		snprintf(v->tag, sizeof v->tag, "%s", tags.names[i]);
+		snprintf(v->digest, sizeof v->digest, "%s", mo.digest.s);
+		free(mo.media_type);
+		nv++;
+	}
+	*out = vs;
+	*n_out = nv;
+	vs = NULL;
+out:
+	free(vs);
+	free(tags.names);
+	return e;
+}
+
 struct outdated_ctx {
 	struct berth_registry *r;
 	const char *golden;
@@ -1165,29 +1201,10 @@ static int outdated_candidate(void *vctx, const struct berth_meta_image *img)
 static berth_err outdated_in_repo(struct berth_registry *r, const char *repo,
 				  struct outdated_ctx *oc)
 {
-	struct names_vec tags = {0};
 	struct version_ref *vs = NULL;
 	size_t nv = 0;
-	berth_err e = r->meta->ops->tags_list(r->meta, repo, NULL, -1, names_push, &tags);
-	if (e) goto out;
-	vs = calloc(tags.n ? tags.n : 1, sizeof *vs);
-	if (!vs) {
-		e = BERTH_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < tags.n; i++) {
-		struct berth_meta_manifest_out mo;
-		struct version_ref *v = &vs[nv];
-		if (!berth_semver_parse(tags.names[i], strlen(tags.names[i]), &v->v) ||
-		    v->v.parts != 3 || v->v.pre[0])
-			continue;
-		if (r->meta->ops->manifest_head(r->meta, repo, tags.names[i], 0, &mo) != BERTH_OK)
-			continue;
-		snprintf(v->tag, sizeof v->tag, "%s", tags.names[i]);
-		snprintf(v->digest, sizeof v->digest, "%s", mo.digest.s);
-		free(mo.media_type);
-		nv++;
-	}
+	berth_err e = release_versions(r, repo, &vs, &nv);
+	if (e) return e;
 	for (size_t i = 0; i < nv && !oc->stop; i++) {
 		/* The newest release of this version's major line. */
 		const struct version_ref *newest = &vs[i];
@@ -1203,9 +1220,7 @@ static berth_err outdated_in_repo(struct berth_registry *r, const char *repo,
 		if (e == BERTH_EMANIFEST_UNKNOWN) e = BERTH_OK;
 		if (e) break;
 	}
-out:
 	free(vs);
-	free(tags.names);
 	return e;
 }
 
@@ -1326,28 +1341,10 @@ static int count_name(void *ctx, const char *name, size_t len)
 static berth_err gc_versions(struct berth_registry *r, const char *repo,
 			     const struct berth_meta_tag_policy *pol, struct gc_ctx *g)
 {
-	struct names_vec tags = {0};
 	struct version_ref *vs = NULL;
 	size_t nv = 0;
-	berth_err e = r->meta->ops->tags_list(r->meta, repo, NULL, -1, names_push, &tags);
-	if (e) goto out;
-	vs = calloc(tags.n ? tags.n : 1, sizeof *vs);
-	if (!vs) {
-		e = BERTH_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < tags.n; i++) {
-		struct berth_meta_manifest_out mo;
-		struct version_ref *v = &vs[nv];
-		if (!berth_semver_parse(tags.names[i], strlen(tags.names[i]), &v->v) ||
-		    v->v.parts != 3 || v->v.pre[0])
-			continue;
-		if (r->meta->ops->manifest_head(r->meta, repo, tags.names[i], 0, &mo)) continue;
-		snprintf(v->tag, sizeof v->tag, "%s", tags.names[i]);
-		snprintf(v->digest, sizeof v->digest, "%s", mo.digest.s);
-		free(mo.media_type);
-		nv++;
-	}
+	berth_err e = release_versions(r, repo, &vs, &nv);
+	if (e) return e;
 	for (size_t i = 0; i < nv && !e; i++) {
 		size_t newer = 0, left = 0;
 		struct berth_digest d;
@@ -1366,9 +1363,7 @@ static berth_err gc_versions(struct berth_registry *r, const char *repo,
 		if (e == BERTH_EMANIFEST_UNKNOWN) e = BERTH_OK; /* another version shared it */
 		else if (!e) g->st->manifests_removed++;
 	}
-out:
 	free(vs);
-	free(tags.names);
 	return e;
 }
 
