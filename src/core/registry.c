@@ -588,31 +588,41 @@ void berth_registry_commit_submit(struct berth_registry *r, struct berth_registr
 	pthread_mutex_unlock(&r->qlock);
 }
 
-/* One batch: flush the staged bytes, rename them into place, record them all in one
- * metadata transaction, flush again (names and metadata), then answer every waiter. A client
- * hears 201 only once its blob is durable. */
-static void commit_batch(struct berth_registry *r, struct berth_registry_commit *list)
+/* Answers every commit of list: a commit whose bytes were renamed into place takes the batch
+ * result e (the staged object is gone whatever happened to the metadata: a blob published
+ * but not linked is harmless, GC reclaims it); one that failed earlier keeps its own error. */
+static void finish_commits(struct berth_registry *r, struct berth_registry_commit *list,
+			   berth_err e)
+{
+	struct berth_registry_commit *c, *next;
+	for (c = list; c; c = next) {
+		next = c->next;
+		session_release(r, c->s);
+		if (!c->result) {
+			c->result = e;
+			session_forget(r, c->id);
+		}
+		if (c->result)
+			berth_log(BERTH_LOG_ERROR, "upload %s: publishing %s failed: %s", c->id,
+				  c->d.s, berth_err_str(c->result));
+		c->done(c->ctx, c->result);
+		free(c);
+	}
+}
+
+/* Renames each staged blob of list into place (durable: flush each file and name first)
+ * and records them all in one metadata transaction. A commit that fails here gets its
+ * result set; the rest keep BERTH_OK. */
+static void stage_commits(struct berth_registry *r, struct berth_registry_commit *list,
+			  int durable)
 {
 	struct berth_meta_publish *items = NULL;
+	struct berth_registry_commit *c;
 	size_t n = 0, k = 0;
-	berth_err e = BERTH_OK;
-	struct berth_registry_commit *c, *next;
-
-	struct timespec t0, t1, t2;
+	berth_err e;
 	for (c = list; c; c = c->next) n++;
-	/* One blob (the usual case for large ones): flush just that file, its name and the
-	 * metadata commit — a whole-filesystem sync would also write out everyone else's dirty
-	 * data. Several: two syncfs calls cover them all. */
-	int single = n == 1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (r->opts.durable && !single) e = r->store->ops->sync(r->store);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (c = list; c; c = c->next) {
-		c->result = e;
-		if (!e)
-			c->result = r->store->ops->upload_commit(r->store, c->id, &c->d,
-								 single && r->opts.durable);
-	}
+	for (c = list; c; c = c->next)
+		c->result = r->store->ops->upload_commit(r->store, c->id, &c->d, durable);
 	items = calloc(n, sizeof *items);
 	for (c = list; c && items; c = c->next) {
 		if (c->result) continue;
@@ -623,45 +633,78 @@ static void commit_batch(struct berth_registry *r, struct berth_registry_commit 
 		k++;
 	}
 	e = items ? BERTH_OK : BERTH_ENOMEM;
-	if (!e && k) e = r->meta->ops->blobs_publish(r->meta, items, k, single && r->opts.durable);
-	if (!e && k && r->opts.durable && !single) e = r->store->ops->sync(r->store);
+	if (!e && k) e = r->meta->ops->blobs_publish(r->meta, items, k, durable);
 	free(items);
-	clock_gettime(CLOCK_MONOTONIC, &t2);
-	berth_log(BERTH_LOG_DEBUG, "commit: batch of %zu, data flush %.2f ms, total %.2f ms", n,
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-		  (double)(t2.tv_sec - t0.tv_sec) * 1e3 + (double)(t2.tv_nsec - t0.tv_nsec) / 1e6);
-	for (c = list; c; c = next) {
-		next = c->next;
-		if (!c->result) {
-			/* Renamed: the staged object is gone whatever happened to the metadata. A
-			 * blob published but not linked is harmless; GC reclaims it. */
-			c->result = e;
-			session_release(r, c->s);
-			session_forget(r, c->id);
-		} else {
-			session_release(r, c->s);
-		}
-		if (c->result)
-			berth_log(BERTH_LOG_ERROR, "upload %s: publishing %s failed: %s", c->id,
-				  c->d.s, berth_err_str(c->result));
-		c->done(c->ctx, c->result);
-		free(c);
-	}
+	for (c = list; c && e; c = c->next)
+		if (!c->result) c->result = e;
 }
 
+/* Moves the commits of list that succeeded so far onto *pending; answers the others now. */
+static void keep_staged(struct berth_registry *r, struct berth_registry_commit *list,
+			struct berth_registry_commit **pending)
+{
+	struct berth_registry_commit *c, *next, *failed = NULL;
+	for (c = list; c; c = next) {
+		next = c->next;
+		if (c->result) {
+			c->next = failed;
+			failed = c;
+		} else {
+			c->next = *pending;
+			*pending = c;
+		}
+	}
+	finish_commits(r, failed, BERTH_OK);
+}
+
+/* A lone blob at least this large is flushed on its own (its file, its name, its metadata:
+ * three flushes, but none of them writes other files' dirty data); smaller ones always join
+ * the pipelined group commit, whose one flush per round is shared. */
+#define LONE_COMMIT_MIN ((int64_t)1 << 20)
+
+/* Group commit, pipelined. Each round makes one filesystem-wide flush (syncfs) that does two
+ * jobs: it makes the newly queued blobs' bytes durable before they are renamed into place,
+ * and it makes the previous round's renames and metadata durable, whose clients are answered
+ * right after it. So a client hears 201 only once its blob, its name and its metadata are on
+ * stable storage, at one flush per round instead of two. A lone large blob with nothing
+ * pending flushes just its own file, name and metadata instead: a filesystem-wide flush
+ * would also write out everyone else's dirty data. */
 static void *committer_main(void *arg)
 {
 	struct berth_registry *r = arg;
+	struct berth_registry_commit *pending = NULL;
 	for (;;) {
 		struct berth_registry_commit *list;
 		pthread_mutex_lock(&r->qlock);
-		while (!r->qhead && !r->stopping) pthread_cond_wait(&r->qcond, &r->qlock);
+		while (!r->qhead && !r->stopping && !pending) pthread_cond_wait(&r->qcond, &r->qlock);
 		list = r->qhead;
 		r->qhead = NULL;
 		r->qtail = &r->qhead;
 		pthread_mutex_unlock(&r->qlock);
-		if (!list) break; /* stopping, and nothing left */
-		commit_batch(r, list);
+		if (!list && !pending) break; /* stopping, and nothing left */
+		if (!r->opts.durable) {
+			stage_commits(r, list, 0);
+			finish_commits(r, list, BERTH_OK);
+			continue;
+		}
+		if (list && !list->next && !pending && list->size >= LONE_COMMIT_MIN) {
+			stage_commits(r, list, 1);
+			finish_commits(r, list, BERTH_OK);
+			continue;
+		}
+		berth_err e = r->store->ops->sync(r->store);
+		finish_commits(r, pending, e);
+		pending = NULL;
+		if (!list) continue;
+		if (e) {
+			/* The new bytes may not be durable: don't publish them; the uploads stay
+			 * and the clients may retry. */
+			for (struct berth_registry_commit *c = list; c; c = c->next) c->result = e;
+			finish_commits(r, list, e);
+			continue;
+		}
+		stage_commits(r, list, 0);
+		keep_staged(r, list, &pending);
 	}
 	return NULL;
 }
