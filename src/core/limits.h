@@ -26,8 +26,6 @@
 /* Open upload sessions one repository may hold before POST answers 429 (a client leaking
  * sessions can't fill the disk with staging files). */
 #define BERTH_UPLOADS_PER_REPO_DEFAULT 1000
-/* Upload UUID string length (32 hex). */
-#define BERTH_UUID_LEN 32
 
 /* ---- authentication (auth.c, auth_http.c) ---- */
 /* htpasswd file size; a line (user:hash) longer than BERTH_HTPASSWD_LINE_MAX is invalid. */

@@ -412,32 +412,6 @@ static berth_err sq_repo_exists(struct berth_meta *m, const char *repo)
 	return id ? BERTH_OK : BERTH_ENAME_UNKNOWN;
 }
 
-static berth_err sq_blob_link(struct berth_meta *m, const char *repo, const struct berth_digest *d,
-			      int64_t size)
-{
-	CONN_OR_FAIL(m, c);
-	sqlite3_stmt *s;
-	int64_t rid;
-	berth_err e;
-	if ((e = tx(c, S_BEGIN))) return e;
-	if ((e = repo_ensure(c, repo, &rid))) goto fail;
-	e = BERTH_EDB;
-	if (!(s = stmt(c, S_BLOB_INS))) goto fail;
-	bind_text(s, 1, d->s);
-	sqlite3_bind_int64(s, 2, size);
-	if ((e = exec_stmt(c, s, "insert blob"))) goto fail;
-	e = BERTH_EDB;
-	if (!(s = stmt(c, S_LINK_INS))) goto fail;
-	sqlite3_bind_int64(s, 1, rid);
-	bind_text(s, 2, d->s);
-	if ((e = exec_stmt(c, s, "link blob"))) goto fail;
-	if ((e = tx(c, S_COMMIT))) goto fail;
-	return BERTH_OK;
-fail:
-	rollback(c);
-	return e;
-}
-
 /* synchronous=FULL for the next commits of this connection (or back to the configured mode). */
 static berth_err conn_sync(struct conn *c, int full)
 {
@@ -488,6 +462,14 @@ restore:
 		if (!e) e = e2;
 	}
 	return e;
+}
+
+/* A mount: the same record as a finished single-request push. */
+static berth_err sq_blob_link(struct berth_meta *m, const char *repo, const struct berth_digest *d,
+			      int64_t size)
+{
+	struct berth_meta_publish item = {.repo = repo, .digest = d, .size = size};
+	return sq_blobs_publish(m, &item, 1, 0);
 }
 
 static berth_err size_query(struct conn *c, sqlite3_stmt *s, int64_t *size)

@@ -5,6 +5,7 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,13 @@ void berth_rcache_free(struct berth_rcache *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c->slots);
 	free(c);
+}
+
+size_t berth_rcache_key(char *buf, size_t len, char kind, const char *repo, const char *ref)
+{
+	/* The NUL separates a repository from a reference: neither can contain one. */
+	int n = snprintf(buf, len, "%c%s%c%s", kind, repo, '\0', ref);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
 int berth_rcache_queue(struct berth_rcache *c, const char *key, size_t klen, uint64_t gen,

@@ -15,6 +15,10 @@ struct berth_rcache;
 struct berth_rcache *berth_rcache_new(size_t slots, size_t max_body);
 void berth_rcache_free(struct berth_rcache *c);
 
+/* Writes the key for (kind, repository, reference) into buf; returns its length, 0 when it
+ * doesn't fit (then don't cache). */
+size_t berth_rcache_key(char *buf, size_t len, char kind, const char *repo, const char *ref);
+
 /* Queues the cached response for key on conn when present and of generation gen. Returns 1
  * and sets *ret and *status when it did, 0 on a miss. */
 int berth_rcache_queue(struct berth_rcache *c, const char *key, size_t klen, uint64_t gen,

@@ -47,8 +47,7 @@ static enum MHD_Result blob_get(struct req *q)
 		uint64_t gen = berth_registry_generation(q->reg);
 		char key[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 4];
 		enum MHD_Result ret;
-		int n = snprintf(key, sizeof key, "h%s%c%s", q->route.name, '\0', d.s);
-		size_t klen = n > 0 && (size_t)n < sizeof key ? (size_t)n : 0;
+		size_t klen = berth_rcache_key(key, sizeof key, 'h', q->route.name, d.s);
 		if (klen &&
 		    berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status))
 			return ret;

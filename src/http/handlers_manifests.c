@@ -14,13 +14,6 @@ static void begin_nothing(struct req *q)
 }
 
 
-/* Cache key: kind, repository, reference. Returns its length, 0 when it doesn't fit. */
-static size_t cache_key(char *buf, size_t len, char kind, const char *repo, const char *ref)
-{
-	int n = snprintf(buf, len, "%c%s%c%s", kind, repo, '\0', ref);
-	return n > 0 && (size_t)n < len ? (size_t)n : 0;
-}
-
 static enum MHD_Result manifest_get(struct req *q)
 {
 	struct berth_registry_manifest m;
@@ -29,7 +22,7 @@ static enum MHD_Result manifest_get(struct req *q)
 	char etag[BERTH_DIGEST_MAX + 3], key[BERTH_NAME_MAX + BERTH_ROUTE_REF_MAX + 4];
 	/* The generation is read before the lookup: see berth_registry_generation. */
 	uint64_t gen = berth_registry_generation(q->reg);
-	size_t klen = cache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
+	size_t klen = berth_rcache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
 	berth_err e;
 	/* HEAD and GET share one cached response: libmicrohttpd sends only its headers (with
 	 * the body's length) to a HEAD. */
