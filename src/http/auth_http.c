@@ -81,25 +81,6 @@ static int deny(struct req *q, enum auth_fail why)
 	return 0;
 }
 
-/* ---- a mount the caller may not read from: a plain upload session (spec: "the registry
- * MAY treat the request as a regular upload"), so nothing tells whether the blob exists. */
-
-static enum MHD_Result session_finish(struct req *q)
-{
-	char loc[BERTH_NAME_MAX + BERTH_UPLOAD_ID_LEN + 32];
-	struct MHD_Response *r;
-	berth_err e = berth_registry_upload_start(q->reg, q->route.name, q->upload_id);
-
-	if (e) return req_error(q, e, NULL);
-	r = resp_empty();
-	snprintf(loc, sizeof loc, "/v2/%s/blobs/uploads/%s", q->route.name, q->upload_id);
-	resp_header(r, MHD_HTTP_HEADER_LOCATION, loc);
-	resp_header(r, "Docker-Upload-UUID", q->upload_id);
-	return req_queue(q, 202, r);
-}
-
-static const struct handler h_session = {begin_nothing, session_finish, 0};
-
 /* ---- credentials ---- */
 
 static int authz_header(struct req *q, struct berth_authz *z)
@@ -221,7 +202,7 @@ int berth_http_authorize(struct req *q)
 	 * session, exactly what an unmountable blob gives: no answer tells whether it exists. */
 	if (mount && strcmp(q->method, "POST") == 0 &&
 	    (!from || !*from || !(from_have & BERTH_ACTION_PULL)))
-		q->h = &h_session;
+		q->no_mount = 1;
 out:
 	free(tok);
 	return go;

@@ -268,7 +268,9 @@ static enum MHD_Result upload_start(struct req *q)
 		if ((e = end_body(q, &size))) return req_error(q, e, q->err_detail);
 		return publish(q);
 	}
-	if (mount) {
+	/* A mount the caller may not read from is a plain session, exactly what an unmountable
+	 * blob gives: no answer tells whether the blob exists. */
+	if (mount && !q->no_mount) {
 		struct berth_digest d;
 		const char *from = req_query(q, "from");
 		if ((e = berth_digest_parse(mount, strlen(mount), &d))) return req_error(q, e, NULL);

@@ -49,6 +49,8 @@ struct req {
 	/* upload bookkeeping */
 	char upload_id[BERTH_UPLOAD_ID_LEN + 1];
 	int anonymous;
+	int no_mount;            /* auth: the caller may not read the mount source (spec: the
+				    registry MAY treat the request as a regular upload) */
 	struct berth_digest digest;
 	/* group commit: the connection is suspended while its blob is published */
 	int commit_state;        /* 0 none, 1 pending, 2 done */
