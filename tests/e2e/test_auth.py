@@ -769,7 +769,13 @@ def test_podman_login_push(ctx):
         return
     ctx["podman"] = pm
     L, _ = layout(ctx, "podimg")
-    iid = pm("pull", "oci:%s:latest" % L).stdout.decode().strip().splitlines()[-1]
+    # Not "podman pull oci:DIR": podman names that image after the directory path, and a
+    # temporary path can be no valid name (mkdtemp may end it with "_"). Name it explicitly.
+    run(["skopeo", "copy", "oci:%s:latest" % L,
+         "containers-storage:[vfs@%s+%s]localhost/podimg:latest" % (pm.root, pm.runroot)],
+        env=pm.env)
+    iid = pm("image", "inspect", "--format", "{{.Id}}",
+             "localhost/podimg:latest").stdout.decode().strip()
     for name, reg in (("basic", ctx["basic"]), ("token", ctx["token"])):
         host = "127.0.0.1:%d" % reg.port
         ref = "%s/team-a/podman:%s" % (host, name)
