@@ -739,7 +739,9 @@ def test_podman_push_v2s2(ctx):
     pm = podman(ctx)
     reg = ctx["reg"]
     if pm("image", "exists", ctx["podman_id"], check=False).returncode != 0:
-        pm("pull", "oci:%s:amd64" % ctx["info"]["layout"])
+        run(["skopeo", "copy", "oci:%s:amd64" % ctx["info"]["layout"],
+             "containers-storage:[vfs@%s+%s]localhost/src:amd64" % (pm.root, pm.runroot)],
+            env=pm.env)
     ref = "%s/pod/docker:1" % ctx["host"]
     pm("tag", ctx["podman_id"], ref)
     dfile = os.path.join(ctx["work"], "podman-digest-v2s2")
