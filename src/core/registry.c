@@ -504,7 +504,11 @@ berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *b
 	berth_err e;
 	if (len == 0) return BERTH_OK;
 	e = w->r->store->ops->writer_write(w->sw, buf, len);
-	if (e) return e;
+	if (e) {
+		/* The staged bytes are some prefix of what was hashed: rebuild from the file. */
+		w->s->hashed = -1;
+		return e;
+	}
 	if ((e = berth_hasher_update(w->s->h, buf, len))) {
 		/* The bytes are on disk but not hashed: make the state rebuild from the file. */
 		w->s->hashed = -1;
@@ -520,10 +524,24 @@ int64_t berth_upload_writer_size(const struct berth_upload_writer *w)
 	return w->size;
 }
 
+berth_err berth_upload_writer_finish(struct berth_upload_writer *w)
+{
+	berth_err e;
+	if (!w->sw) return BERTH_OK;
+	e = w->r->store->ops->writer_flush(w->sw);
+	if (e && w->s) w->s->hashed = -1;
+	w->r->store->ops->writer_close(w->sw);
+	w->sw = NULL;
+	return e;
+}
+
 void berth_upload_writer_close(struct berth_upload_writer *w)
 {
 	if (!w) return;
-	if (w->sw) w->r->store->ops->writer_close(w->sw);
+	if (w->sw) {
+		berth_err e = berth_upload_writer_finish(w);
+		(void)e; /* an abandoned write: the session rehashes from the file if it failed */
+	}
 	if (w->s) session_release(w->r, w->s);
 	free(w);
 }

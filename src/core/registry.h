@@ -87,7 +87,10 @@ berth_err berth_registry_upload_writer(struct berth_registry *r, const char *rep
 berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *buf,
 				    size_t len) BERTH_MUST_CHECK;
 int64_t berth_upload_writer_size(const struct berth_upload_writer *w);
-/* Ends the write (bytes already written stay). */
+/* Puts every byte written into the staged upload and reports a write error not yet
+ * reported (the store may write in the background). */
+berth_err berth_upload_writer_finish(struct berth_upload_writer *w) BERTH_MUST_CHECK;
+/* Ends the write (bytes already written stay; finishes first if finish was not called). */
 void berth_upload_writer_close(struct berth_upload_writer *w);
 
 /* Closing an upload is two steps so the publication can be group-committed off the caller's

@@ -45,7 +45,13 @@ struct berth_store_ops {
 	/* Calls fn for each staged upload id, with its age in seconds. */
 	berth_err (*upload_list)(struct berth_store *st,
 				 void (*fn)(void *ctx, const char *id, long age), void *ctx);
+	/* Appends to the staged object. The driver may hold bytes back (to write them in the
+	 * background); a write error may surface at a later write or at writer_flush. */
 	berth_err (*writer_write)(struct berth_store_writer *w, const void *buf, size_t len);
+	/* Every byte written is in the staged object (not yet durable). After any error the
+	 * staged object holds a prefix of what was written, possibly shorter than reported. */
+	berth_err (*writer_flush)(struct berth_store_writer *w);
+	/* Flushes (errors lost: flush first to see them) and frees. */
 	void (*writer_close)(struct berth_store_writer *w);
 };
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filewriter.h"
 #include "log.h"
 
 struct fs_store {
@@ -24,15 +25,8 @@ struct fs_store {
 };
 
 struct berth_store_writer {
-	int fd;
-	int64_t size;
-	int64_t flushed; /* bytes handed to writeback so far */
+	struct berth_filewriter *fw;
 };
-
-/* Writeback is started every WRITEBACK_STEP bytes while an upload streams in, and the step
- * before the previous one is waited for: the disk writes while the network reads, dirty
- * memory stays bounded, and the flush before 201 only has the tail left to do. */
-#define WRITEBACK_STEP ((int64_t)8 << 20)
 
 static berth_err errno_err(int e)
 {
@@ -189,7 +183,7 @@ static berth_err fs_upload_open(struct berth_store *st, const char *id,
 	struct stat sb;
 	int fd;
 	if (!id_safe(id)) return BERTH_EUPLOAD_UNKNOWN;
-	fd = openat(s->uploads_dirfd, id, O_WRONLY | O_APPEND | O_CLOEXEC);
+	fd = openat(s->uploads_dirfd, id, O_RDWR | O_CLOEXEC);
 	if (fd < 0) return errno == ENOENT ? BERTH_EUPLOAD_UNKNOWN : errno_err(errno);
 	if (fstat(fd, &sb) != 0) {
 		int e = errno;
@@ -197,15 +191,13 @@ static berth_err fs_upload_open(struct berth_store *st, const char *id,
 		return errno_err(e);
 	}
 	w = malloc(sizeof *w);
-	if (!w) {
+	if (!w || berth_filewriter_open(fd, (int64_t)sb.st_size, &w->fw) != 0) {
+		free(w);
 		close(fd);
 		return BERTH_ENOMEM;
 	}
-	w->fd = fd;
-	w->size = (int64_t)sb.st_size;
-	w->flushed = w->size;
 	*out = w;
-	*size = w->size;
+	*size = (int64_t)sb.st_size;
 	return BERTH_OK;
 }
 
@@ -340,39 +332,20 @@ static berth_err fs_blob_list(struct berth_store *st,
 
 static berth_err fs_writer_write(struct berth_store_writer *w, const void *buf, size_t len)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(w->fd, (const char *)buf + done, len - done);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			int e = errno;
-			/* Keep the staged file at a chunk boundary we accounted for: a partial
-			 * write is undone so size and hash state stay in step. */
-			if (ftruncate(w->fd, (off_t)w->size) != 0)
-				berth_log(BERTH_LOG_ERROR, "store: cannot undo partial write: %s",
-					  strerror(errno));
-			return errno_err(e);
-		}
-		done += (size_t)n;
-	}
-	w->size += (int64_t)len;
-	if (w->size - w->flushed >= WRITEBACK_STEP) {
-		int64_t from = w->flushed;
-		w->flushed = w->size;
-		/* Both calls are advisory: errors surface at the final fdatasync/syncfs. */
-		(void)sync_file_range(w->fd, from, w->size - from, SYNC_FILE_RANGE_WRITE);
-		if (from >= WRITEBACK_STEP)
-			(void)sync_file_range(w->fd, 0, from,
-					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-						      SYNC_FILE_RANGE_WAIT_AFTER);
-	}
-	return BERTH_OK;
+	int e = berth_filewriter_write(w->fw, buf, len);
+	return e ? errno_err(e) : BERTH_OK;
+}
+
+static berth_err fs_writer_flush(struct berth_store_writer *w)
+{
+	int e = berth_filewriter_flush(w->fw);
+	return e ? errno_err(e) : BERTH_OK;
 }
 
 static void fs_writer_close(struct berth_store_writer *w)
 {
 	if (!w) return;
-	close(w->fd);
+	berth_filewriter_close(w->fw);
 	free(w);
 }
 
@@ -403,6 +376,7 @@ static const struct berth_store_ops fs_ops = {
 	.upload_list = fs_upload_list,
 	.blob_list = fs_blob_list,
 	.writer_write = fs_writer_write,
+	.writer_flush = fs_writer_flush,
 	.writer_close = fs_writer_close,
 };
 

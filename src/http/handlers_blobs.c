@@ -199,6 +199,8 @@ static berth_err end_body(struct req *q, int64_t *size)
 {
 	berth_err e = q->err;
 	if (q->w) {
+		berth_err fe = berth_upload_writer_finish(q->w);
+		if (!e) e = fe;
 		*size = berth_upload_writer_size(q->w);
 		berth_upload_writer_close(q->w);
 		q->w = NULL;

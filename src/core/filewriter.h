@@ -1,0 +1,34 @@
+/* filewriter.h — appends a stream to a file at the disk's speed.
+ *
+ * A short stream goes through the page cache (cheap, and a group commit makes it durable). Once
+ * a writer has taken BERTH_FILEWRITER_DIRECT_AFTER bytes it switches the file to O_DIRECT: bytes
+ * are gathered into a few aligned buffers that a background thread writes while the caller goes
+ * on receiving and hashing the next ones. The page cache then costs neither the copy nor the
+ * writeback, and the disk writes while the network reads. A filesystem without O_DIRECT keeps
+ * the buffered path.
+ *
+ * The file always holds a prefix of the stream: after an error the file is cut back to the last
+ * byte known written. Errors are errno values (0 = ok); the caller maps them. */
+#ifndef BERTH_FILEWRITER_H
+#define BERTH_FILEWRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BERTH_FILEWRITER_DIRECT_AFTER ((int64_t)4 << 20)
+
+struct berth_filewriter;
+
+/* Takes ownership of fd (opened O_RDWR, without O_APPEND), whose current length is size. */
+int berth_filewriter_open(int fd, int64_t size, struct berth_filewriter **out);
+/* Appends len bytes. A write error may surface here or at a later write or flush. */
+int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t len);
+/* Every byte written so far is in the file (not necessarily durable: fdatasync or syncfs
+ * does that). Returns the first error of any write since the last flush. */
+int berth_filewriter_flush(struct berth_filewriter *w);
+/* Bytes in the stream so far (after a failed write or flush: the length of the file). */
+int64_t berth_filewriter_size(const struct berth_filewriter *w);
+/* Flushes (errors are lost: call flush first to see them) and closes the file. */
+void berth_filewriter_close(struct berth_filewriter *w);
+
+#endif
