@@ -174,6 +174,9 @@ static berth_err session_rehash(struct berth_registry *r, struct session *s, int
 	s->hashed = 0;
 	s->h = berth_hasher_new(alg);
 	if (!s->h) return BERTH_ENOMEM;
+	/* A new session has nothing staged: no read buffer (a 1 MiB malloc is an mmap, its
+	 * page faults and a munmap per small push). */
+	if (size == 0) return BERTH_OK;
 	buf = malloc(1 << 20);
 	if (!buf) return BERTH_ENOMEM;
 	while (off < size) {
