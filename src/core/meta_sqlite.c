@@ -68,7 +68,6 @@ enum stmt_id {
 	S_TAGS_OF,
 	S_MF_ALL,
 	S_IMG_FIND,
-	S_UP_COUNT,
 	S_GC_LINKS,
 	S_GC_UNLINK,
 	S_GC_BLOB_DEL,
@@ -123,7 +122,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REFERRERS_TYPE] = "SELECT digest,media_type,length(content),artifact_type,annotations "
 			     "FROM manifests WHERE repo=(SELECT id FROM repos WHERE name=?1) "
 			     "AND subject=?2 AND artifact_type=?3 ORDER BY digest",
-	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) VALUES(?1,?2,?3)",
+	/* The limit check and the insert are one statement, so one write transaction: a write
+	 * statement takes the write lock before it reads, no start can slip in between. The
+	 * inner LIMIT caps the count's work at the limit. */
+	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) SELECT ?1,?2,?3 WHERE ?4<=0 OR"
+		     " (SELECT count(*) FROM (SELECT 1 FROM uploads WHERE repo=?2 LIMIT ?4))<?4",
 	[S_UP_GET] = "SELECT created FROM uploads WHERE id=?1 AND repo=?2",
 	[S_UP_GET_ANY] = "SELECT created FROM uploads WHERE id=?1",
 	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1",
@@ -176,7 +179,6 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "WHERE i.top_chain=?1 UNION SELECT " IMG_COLS "FROM images i "
 		       "JOIN repos r ON r.id=i.repo WHERE ?2<>'' AND i.digest=?2 ORDER BY 1,2",
 	/* Links no manifest of their repository references (config, layers, index entries). */
-	[S_UP_COUNT] = "SELECT count(*) FROM uploads WHERE repo=?1",
 	[S_GC_LINKS] = "SELECT r.name,rb.digest FROM repo_blobs rb JOIN repos r ON r.id=rb.repo "
 		       "WHERE rb.linked<=?1 AND NOT EXISTS(SELECT 1 FROM manifest_refs mr "
 		       "WHERE mr.repo=rb.repo AND mr.ref=rb.digest) ORDER BY 1,2",
@@ -1201,25 +1203,19 @@ static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int
 	return BERTH_OK;
 }
 
-static berth_err sq_uploads_count(struct berth_meta *m, const char *repo, int64_t *n)
-{
-	CONN_OR_FAIL(m, c);
-	sqlite3_stmt *s = stmt(c, S_UP_COUNT);
-	if (!s) return BERTH_EDB;
-	bind_text(s, 1, repo);
-	return size_query(c, s, n);
-}
-
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
-				  int64_t now)
+				  int64_t now, unsigned limit)
 {
 	CONN_OR_FAIL(m, c);
 	sqlite3_stmt *s = stmt(c, S_UP_INS);
+	berth_err e;
 	if (!s) return BERTH_EDB;
 	bind_text(s, 1, id);
 	bind_text(s, 2, repo);
 	sqlite3_bind_int64(s, 3, now);
-	return exec_stmt(c, s, "insert upload");
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
+	if ((e = exec_stmt(c, s, "insert upload"))) return e;
+	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_ETOOMANY;
 }
 
 static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char *repo,
@@ -1304,7 +1300,6 @@ static const struct berth_meta_ops sq_ops = {
 	.gc_links = sq_gc_links,
 	.gc_unlink = sq_gc_unlink,
 	.gc_blob_forget = sq_gc_blob_forget,
-	.uploads_count = sq_uploads_count,
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,

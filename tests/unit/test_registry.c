@@ -678,11 +678,54 @@ static void test_upload_session_limit(void)
 	berth_registry_free(r);
 }
 
+/* A session belongs to the repository it was started in, whether or not the registry has
+ * it in memory (just started, being written, or only on disk after a restart). */
+static void test_session_stays_in_its_repository(void)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	struct berth_digest d = dig("abc");
+	struct berth_registry *r = open_reg(1);
+	int64_t size = -1;
+	for (int round = 0; round < 3; round++) {
+		if (round == 0) CHECK_EQ_INT(berth_registry_upload_start(r, "own/a", id), BERTH_OK);
+		if (round == 1) {
+			CHECK_EQ_INT(berth_registry_upload_writer(r, "own/a", id, 0, 0, &w), BERTH_OK);
+			CHECK_EQ_INT(berth_upload_writer_write(w, "ab", 2), BERTH_OK);
+			berth_upload_writer_close(w);
+		}
+		if (round == 2) {
+			berth_registry_free(r);
+			r = open_reg(1);
+		}
+		CHECK_EQ_INT(berth_registry_upload_writer(r, "own/b", id, -1, 0, &w),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_status(r, "own/b", id, &size),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_finish(r, "own/b", id, &d, NULL),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_cancel(r, "own/b", id), BERTH_EUPLOAD_UNKNOWN);
+	}
+	/* Still whole in its own repository. */
+	CHECK_EQ_INT(berth_registry_upload_status(r, "own/a", id, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 2);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "own/a", id, 2, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "c", 1), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "own/a", id, &d, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "own/b", &d, &size), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "own/a", &d, &size), BERTH_OK);
+	/* A finished session is gone, in memory too. */
+	CHECK_EQ_INT(berth_registry_upload_status(r, "own/a", id, &size), BERTH_EUPLOAD_UNKNOWN);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
 	if (!mkdtemp(root)) return 2;
 	T_RUN(test_upload_roundtrip);
+	T_RUN(test_session_stays_in_its_repository);
 	T_RUN(test_digest_mismatch_keeps_nothing);
 	T_RUN(test_chunks_offsets_and_restart);
 	T_RUN(test_sha512_upload);
