@@ -248,6 +248,12 @@ struct sq_meta {
 	pthread_key_t key;
 	pthread_mutex_t lock; /* guards conns */
 	struct conn *conns;
+	/* The connection the frequent small writes (upload sessions, publishing blobs) share,
+	 * one thread at a time: its page cache stays valid from one transaction to the next
+	 * (another connection's commit empties it), and writers queue on a mutex instead of
+	 * polling the database lock. */
+	pthread_mutex_t wlock;
+	struct conn *writer;
 };
 
 static void conn_close(struct conn *c)
@@ -402,6 +408,18 @@ static berth_err repo_ensure(struct conn *c, const char *repo, int64_t *id)
 	return BERTH_OK;
 }
 
+static struct conn *writer_take(struct berth_meta *mm)
+{
+	struct sq_meta *m = (struct sq_meta *)mm;
+	pthread_mutex_lock(&m->wlock);
+	return m->writer;
+}
+
+static void writer_give(struct berth_meta *mm)
+{
+	pthread_mutex_unlock(&((struct sq_meta *)mm)->wlock);
+}
+
 #define CONN_OR_FAIL(m, c)                                                                       \
 	struct conn *c = get_conn((struct sq_meta *)(m));                                          \
 	if (!c) return BERTH_EDB
@@ -422,11 +440,9 @@ static berth_err conn_sync(struct conn *c, int full)
 	return rc == SQLITE_OK ? BERTH_OK : db_err(c->db, rc, "synchronous");
 }
 
-static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
-				  size_t n, int durable)
+static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
+			       const struct berth_meta_publish *items, size_t n, int durable)
 {
-	CONN_OR_FAIL(m, c);
-	struct sq_meta *sm = (struct sq_meta *)m;
 	sqlite3_stmt *s;
 	berth_err e;
 	int switched = durable && !sm->durable;
@@ -463,6 +479,15 @@ restore:
 		berth_err e2 = conn_sync(c, 0);
 		if (!e) e = e2;
 	}
+	return e;
+}
+
+static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
+				  size_t n, int durable)
+{
+	struct conn *c = writer_take(m);
+	berth_err e = blobs_publish(c, (struct sq_meta *)m, items, n, durable);
+	writer_give(m);
 	return e;
 }
 
@@ -1206,16 +1231,19 @@ static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
 				  int64_t now, unsigned limit)
 {
-	CONN_OR_FAIL(m, c);
+	struct conn *c = writer_take(m);
 	sqlite3_stmt *s = stmt(c, S_UP_INS);
-	berth_err e;
-	if (!s) return BERTH_EDB;
+	berth_err e = BERTH_EDB;
+	if (!s) goto out;
 	bind_text(s, 1, id);
 	bind_text(s, 2, repo);
 	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
-	if ((e = exec_stmt(c, s, "insert upload"))) return e;
-	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_ETOOMANY;
+	if ((e = exec_stmt(c, s, "insert upload"))) goto out;
+	e = sqlite3_changes(c->db) ? BERTH_OK : BERTH_ETOOMANY;
+out:
+	writer_give(m);
+	return e;
 }
 
 static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char *repo,
@@ -1238,13 +1266,16 @@ static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char 
 
 static berth_err sq_upload_delete(struct berth_meta *m, const char *id)
 {
-	CONN_OR_FAIL(m, c);
+	struct conn *c = writer_take(m);
 	sqlite3_stmt *s = stmt(c, S_UP_DEL);
-	berth_err e;
-	if (!s) return BERTH_EDB;
+	berth_err e = BERTH_EDB;
+	if (!s) goto out;
 	bind_text(s, 1, id);
-	if ((e = exec_stmt(c, s, "delete upload"))) return e;
-	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
+	if ((e = exec_stmt(c, s, "delete upload"))) goto out;
+	e = sqlite3_changes(c->db) ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
+out:
+	writer_give(m);
+	return e;
 }
 
 static berth_err sq_uploads_expired(struct berth_meta *m, int64_t before, berth_meta_name_fn fn,
@@ -1267,6 +1298,8 @@ static void sq_free(struct berth_meta *mm)
 		next = c->next;
 		conn_close(c);
 	}
+	conn_close(m->writer);
+	pthread_mutex_destroy(&m->wlock);
 	pthread_mutex_destroy(&m->lock);
 	free(m->path);
 	free(m);
@@ -1315,7 +1348,9 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	m->base.ops = &sq_ops;
 	m->durable = durable;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->wlock, NULL);
 	if (pthread_key_create(&m->key, NULL) != 0) {
+		pthread_mutex_destroy(&m->wlock);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return BERTH_ENOMEM;
@@ -1330,6 +1365,7 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 		sqlite3_free(errmsg);
 		goto fail;
 	}
+	if (conn_open(m, &m->writer) != BERTH_OK) goto fail;
 	*out = &m->base;
 	return BERTH_OK;
 fail:
