@@ -122,14 +122,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REFERRERS_TYPE] = "SELECT digest,media_type,length(content),artifact_type,annotations "
 			     "FROM manifests WHERE repo=(SELECT id FROM repos WHERE name=?1) "
 			     "AND subject=?2 AND artifact_type=?3 ORDER BY digest",
-	/* The limit check and the insert are one statement, so one write transaction: a write
-	 * statement takes the write lock before it reads, no start can slip in between. The
-	 * inner LIMIT caps the count's work at the limit. */
-	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) SELECT ?1,?2,?3 WHERE ?4<=0 OR"
-		     " (SELECT count(*) FROM (SELECT 1 FROM uploads WHERE repo=?2 LIMIT ?4))<?4",
+	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) VALUES(?1,?2,?3)",
 	[S_UP_GET] = "SELECT created FROM uploads WHERE id=?1 AND repo=?2",
 	[S_UP_GET_ANY] = "SELECT created FROM uploads WHERE id=?1",
-	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1",
+	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1 RETURNING repo",
 	[S_UP_EXPIRED] = "SELECT id FROM uploads WHERE created<?1",
 	[S_TAG_GET] = "SELECT digest FROM tags WHERE repo=?1 AND tag=?2",
 	[S_TAG_DEL_ID] = "DELETE FROM tags WHERE repo=?1 AND tag=?2",
@@ -210,9 +206,10 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS tags(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
 	" digest TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY(repo,tag)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo,digest);"
+	/* Upload sessions, keyed by id alone: one b-tree, so starting or ending a session writes
+	 * one page (the per-repository count is kept in memory, struct up_count). */
 	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
-	" created INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS uploads_repo ON uploads(repo);"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
 	/* Tags that are exact semantic versions, for the floating tags of their lines. */
 	"CREATE TABLE IF NOT EXISTS versions(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
 	" major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,"
@@ -233,7 +230,26 @@ static const char schema_sql[] =
 	" repo INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(key,value,repo,digest))"
 	" WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS image_labels_img ON image_labels(repo,digest);"
-	"PRAGMA user_version=1;";
+	"PRAGMA user_version=2;";
+
+/* Version 1 kept sessions in a rowid table with two more indexes (id, repo). */
+static const char migrate_v1_sql[] =
+	"BEGIN IMMEDIATE;"
+	"CREATE TABLE uploads_v2(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO uploads_v2(id,repo,created) SELECT id,repo,created FROM uploads;"
+	"DROP TABLE uploads;"
+	"ALTER TABLE uploads_v2 RENAME TO uploads;"
+	"PRAGMA user_version=2;"
+	"COMMIT;";
+
+#define UP_COUNT_BUCKETS 256
+
+struct up_count {
+	struct up_count *next;
+	int64_t n;
+	char repo[]; /* NUL-terminated */
+};
 
 struct conn {
 	sqlite3 *db;
@@ -254,6 +270,10 @@ struct sq_meta {
 	 * polling the database lock. */
 	pthread_mutex_t wlock;
 	struct conn *writer;
+	/* Open upload sessions per repository (for the limit), built from the uploads table at
+	 * open and changed with its rows, under wlock. An index on repo would cost a page write
+	 * per session start and end. */
+	struct up_count *up_counts[UP_COUNT_BUCKETS];
 };
 
 static void conn_close(struct conn *c)
@@ -408,6 +428,58 @@ static berth_err repo_ensure(struct conn *c, const char *repo, int64_t *id)
 	return BERTH_OK;
 }
 
+static unsigned up_bucket(const char *repo)
+{
+	unsigned h = 2166136261u;
+	for (; *repo; repo++) h = (h ^ (unsigned char)*repo) * 16777619u;
+	return h % UP_COUNT_BUCKETS;
+}
+
+/* Open sessions of repo. Caller holds wlock. */
+static int64_t up_count_get(struct sq_meta *m, const char *repo)
+{
+	for (struct up_count *u = m->up_counts[up_bucket(repo)]; u; u = u->next)
+		if (strcmp(u->repo, repo) == 0) return u->n;
+	return 0;
+}
+
+/* Adds delta to repo's count; an entry that reaches 0 goes. Caller holds wlock. */
+static berth_err up_count_add(struct sq_meta *m, const char *repo, int64_t delta)
+{
+	struct up_count **pp = &m->up_counts[up_bucket(repo)], *u;
+	size_t len;
+	for (; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->repo, repo) != 0) continue;
+		u = *pp;
+		u->n += delta;
+		if (u->n <= 0) {
+			*pp = u->next;
+			free(u);
+		}
+		return BERTH_OK;
+	}
+	if (delta <= 0) return BERTH_OK;
+	len = strlen(repo);
+	if (!(u = calloc(1, sizeof *u + len + 1))) return BERTH_ENOMEM;
+	memcpy(u->repo, repo, len + 1);
+	u->n = delta;
+	u->next = *pp;
+	*pp = u;
+	return BERTH_OK;
+}
+
+static void up_counts_clear(struct sq_meta *m)
+{
+	for (size_t i = 0; i < UP_COUNT_BUCKETS; i++) {
+		struct up_count *u = m->up_counts[i], *next;
+		for (; u; u = next) {
+			next = u->next;
+			free(u);
+		}
+		m->up_counts[i] = NULL;
+	}
+}
+
 static struct conn *writer_take(struct berth_meta *mm)
 {
 	struct sq_meta *m = (struct sq_meta *)mm;
@@ -440,8 +512,10 @@ static berth_err conn_sync(struct conn *c, int full)
 	return rc == SQLITE_OK ? BERTH_OK : db_err(c->db, rc, "synchronous");
 }
 
+/* ended[i]: item i's session row went (for the counts, once the transaction commits). */
 static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
-			       const struct berth_meta_publish *items, size_t n, int durable)
+			       const struct berth_meta_publish *items, size_t n, int durable,
+			       unsigned char *ended)
 {
 	sqlite3_stmt *s;
 	berth_err e;
@@ -468,6 +542,7 @@ static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
 			if (!(s = stmt(c, S_UP_DEL))) goto fail;
 			bind_text(s, 1, it->upload_id);
 			if ((e = exec_stmt(c, s, "delete upload"))) goto fail;
+			ended[i] = sqlite3_changes(c->db) > 0;
 		}
 	}
 	if ((e = tx(c, S_COMMIT))) goto fail;
@@ -485,9 +560,17 @@ restore:
 static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
 				  size_t n, int durable)
 {
-	struct conn *c = writer_take(m);
-	berth_err e = blobs_publish(c, (struct sq_meta *)m, items, n, durable);
+	struct sq_meta *sm = (struct sq_meta *)m;
+	unsigned char *ended = calloc(n ? n : 1, 1);
+	struct conn *c;
+	berth_err e;
+	if (!ended) return BERTH_ENOMEM;
+	c = writer_take(m);
+	e = blobs_publish(c, sm, items, n, durable, ended);
+	for (size_t i = 0; !e && i < n; i++)
+		if (ended[i]) (void)up_count_add(sm, items[i].repo, -1);
 	writer_give(m);
+	free(ended);
 	return e;
 }
 
@@ -1231,16 +1314,23 @@ static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
 				  int64_t now, unsigned limit)
 {
+	struct sq_meta *sm = (struct sq_meta *)m;
 	struct conn *c = writer_take(m);
-	sqlite3_stmt *s = stmt(c, S_UP_INS);
-	berth_err e = BERTH_EDB;
-	if (!s) goto out;
-	bind_text(s, 1, id);
-	bind_text(s, 2, repo);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
-	if ((e = exec_stmt(c, s, "insert upload"))) goto out;
-	e = sqlite3_changes(c->db) ? BERTH_OK : BERTH_ETOOMANY;
+	sqlite3_stmt *s = NULL;
+	berth_err e = BERTH_ETOOMANY;
+	/* Checked and counted under wlock, which every change to the uploads table holds:
+	 * concurrent starts cannot overshoot. The count is taken before the insert so running
+	 * out of memory leaves nothing behind. */
+	if (limit && up_count_get(sm, repo) >= (int64_t)limit) goto out;
+	if ((e = up_count_add(sm, repo, 1))) goto out;
+	e = BERTH_EDB;
+	if ((s = stmt(c, S_UP_INS))) {
+		bind_text(s, 1, id);
+		bind_text(s, 2, repo);
+		sqlite3_bind_int64(s, 3, now);
+		e = exec_stmt(c, s, "insert upload");
+	}
+	if (e) (void)up_count_add(sm, repo, -1);
 out:
 	writer_give(m);
 	return e;
@@ -1269,10 +1359,19 @@ static berth_err sq_upload_delete(struct berth_meta *m, const char *id)
 	struct conn *c = writer_take(m);
 	sqlite3_stmt *s = stmt(c, S_UP_DEL);
 	berth_err e = BERTH_EDB;
+	int rc;
 	if (!s) goto out;
 	bind_text(s, 1, id);
-	if ((e = exec_stmt(c, s, "delete upload"))) goto out;
-	e = sqlite3_changes(c->db) ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
+	/* RETURNING: the whole delete runs in the first step, which yields the row's repo. */
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *repo = (const char *)sqlite3_column_text(s, 0);
+		if (repo) (void)up_count_add((struct sq_meta *)m, repo, -1);
+		e = BERTH_OK;
+	} else {
+		e = rc == SQLITE_DONE ? BERTH_EUPLOAD_UNKNOWN : db_err(c->db, rc, "delete upload");
+	}
+	sqlite3_reset(s);
 out:
 	writer_give(m);
 	return e;
@@ -1299,6 +1398,7 @@ static void sq_free(struct berth_meta *mm)
 		conn_close(c);
 	}
 	conn_close(m->writer);
+	up_counts_clear(m);
 	pthread_mutex_destroy(&m->wlock);
 	pthread_mutex_destroy(&m->lock);
 	free(m->path);
@@ -1339,6 +1439,47 @@ static const struct berth_meta_ops sq_ops = {
 	.uploads_expired = sq_uploads_expired,
 };
 
+/* Brings a database of an older schema version up to date (a new one is created by
+ * schema_sql at the current version). */
+static berth_err schema_migrate(struct conn *c)
+{
+	sqlite3_stmt *s = NULL;
+	char *errmsg = NULL;
+	int version = -1;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version < 0) return db_err(c->db, SQLITE_ERROR, "schema version");
+	if (version != 1) return BERTH_OK;
+	if (sqlite3_exec(c->db, migrate_v1_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+		berth_log(BERTH_LOG_ERROR, "meta: cannot migrate the schema to version 2: %s",
+			  errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		rollback(c);
+		return BERTH_EDB;
+	}
+	berth_log(BERTH_LOG_INFO, "meta: schema migrated to version 2 (upload sessions by id)");
+	return BERTH_OK;
+}
+
+/* The per-repository session counts, from the table (at open: nothing else runs yet). */
+static berth_err up_counts_load(struct sq_meta *m)
+{
+	sqlite3_stmt *s = NULL;
+	berth_err e = BERTH_OK;
+	int rc = sqlite3_prepare_v2(m->writer->db, "SELECT repo,count(*) FROM uploads GROUP BY repo",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK) return db_err(m->writer->db, rc, "count uploads");
+	while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *repo = (const char *)sqlite3_column_text(s, 0);
+		if (repo) e = up_count_add(m, repo, sqlite3_column_int64(s, 1));
+	}
+	if (!e && rc != SQLITE_DONE) e = db_err(m->writer->db, rc, "count uploads");
+	sqlite3_finalize(s);
+	return e;
+}
+
 berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
 {
 	struct sq_meta *m = calloc(1, sizeof *m);
@@ -1359,13 +1500,14 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	if (!m->path) goto fail;
 	c = get_conn(m);
 	if (!c) goto fail;
-	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+	if (schema_migrate(c) != BERTH_OK ||
+	    sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
 		berth_log(BERTH_LOG_ERROR, "meta: cannot create schema in %s: %s", path,
 			  errmsg ? errmsg : "?");
 		sqlite3_free(errmsg);
 		goto fail;
 	}
-	if (conn_open(m, &m->writer) != BERTH_OK) goto fail;
+	if (conn_open(m, &m->writer) != BERTH_OK || up_counts_load(m) != BERTH_OK) goto fail;
 	*out = &m->base;
 	return BERTH_OK;
 fail:
