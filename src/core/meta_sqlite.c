@@ -267,7 +267,9 @@ struct sq_meta {
 	/* The connection the frequent small writes (upload sessions, publishing blobs) share,
 	 * one thread at a time: its page cache stays valid from one transaction to the next
 	 * (another connection's commit empties it), and writers queue on a mutex instead of
-	 * polling the database lock. */
+	 * polling the database lock. Its checkpoints stay inside its commits (SQLite's
+	 * autocheckpoint, holding wlock): run beside a steady stream of commits, a checkpoint
+	 * never catches up, the WAL never restarts and every commit asks for another. */
 	pthread_mutex_t wlock;
 	struct conn *writer;
 	/* Open upload sessions per repository (for the limit), built from the uploads table at
