@@ -27,9 +27,9 @@
 
 struct session {
 	char id[BERTH_UPLOAD_ID_LEN + 1];
-	/* The repository whose metadata row this session is known to have ("" = not checked
-	 * yet): a request on that repository may skip the lookup. Set under r->lock. */
-	char repo[BERTH_NAME_MAX + 1];
+	/* The repository whose metadata row this session is known to have (owned; NULL = not
+	 * checked yet): a request on that repository may skip the lookup. Set under r->lock. */
+	char *repo;
 	struct berth_hasher *h; /* hash of bytes [0, hashed) */
 	int64_t hashed;
 	int busy;      /* a writer or finisher holds it */
@@ -90,6 +90,7 @@ static void session_free(struct session *s)
 {
 	if (!s) return;
 	berth_hasher_free(s->h);
+	free(s->repo);
 	free(s);
 }
 
@@ -163,7 +164,7 @@ static enum session_known session_lookup(struct berth_registry *r, const char *i
 	for (struct session *s = r->sessions[b]; s; s = s->next)
 		if (strcmp(s->id, id) == 0) {
 			if (s->anonymous) k = SESSION_ANONYMOUS;
-			else if (s->repo[0] && strcmp(s->repo, repo) == 0) k = SESSION_OF_REPO;
+			else if (s->repo && strcmp(s->repo, repo) == 0) k = SESSION_OF_REPO;
 			break;
 		}
 	pthread_mutex_unlock(&r->lock);
@@ -184,7 +185,7 @@ static void session_note(struct berth_registry *r, const char *id, const char *r
 		s->next = r->sessions[b];
 		r->sessions[b] = s;
 	}
-	if (s && !s->anonymous) snprintf(s->repo, sizeof s->repo, "%s", repo);
+	if (s && !s->anonymous && !s->repo) s->repo = strdup(repo); /* NULL: just not known */
 	pthread_mutex_unlock(&r->lock);
 }
 
