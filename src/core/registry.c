@@ -33,6 +33,7 @@ struct session {
 	struct berth_hasher *h; /* hash of bytes [0, hashed) */
 	int64_t hashed;
 	int busy;      /* a writer or finisher holds it */
+	int forgotten; /* out of the table while held: freed by whoever releases it */
 	int anonymous; /* single-request push: no metadata row */
 	struct session *next;
 };
@@ -126,12 +127,16 @@ static berth_err session_acquire(struct berth_registry *r, const char *id, int a
 
 static void session_release(struct berth_registry *r, struct session *s)
 {
+	int gone;
 	pthread_mutex_lock(&r->lock);
 	s->busy = 0;
+	gone = s->forgotten;
 	pthread_mutex_unlock(&r->lock);
+	if (gone) session_free(s);
 }
 
-/* Drops the cache entry for id (held or not). */
+/* Drops the cache entry for id. One still held (a DELETE or the janitor ending a session
+ * while a request writes to it) lives on until its holder releases it. */
 static void session_forget(struct berth_registry *r, const char *id)
 {
 	unsigned b = bucket_of(id);
@@ -143,6 +148,10 @@ static void session_forget(struct berth_registry *r, const char *id)
 			*pp = s->next;
 			break;
 		}
+	}
+	if (s && s->busy) {
+		s->forgotten = 1;
+		s = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
 	session_free(s);

@@ -811,6 +811,24 @@ static void test_session_stays_in_its_repository(void)
 	berth_registry_free(r);
 }
 
+/* A session cancelled (or expired) while a request is writing to it: the writer finishes
+ * harmlessly, and the session is gone. */
+static void test_cancel_while_writing(void)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	struct berth_registry *r = open_reg(1);
+	int64_t size;
+	CHECK_EQ_INT(berth_registry_upload_start(r, "cw", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "cw", id, 0, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "abc", 3), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "cw", id), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "def", 3), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "cw", id, &size), BERTH_EUPLOAD_UNKNOWN);
+	berth_registry_free(r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
@@ -818,6 +836,7 @@ int main(void)
 	T_RUN(test_upload_roundtrip);
 	T_RUN(test_session_stays_in_its_repository);
 	T_RUN(test_sessions_migrate_from_v1);
+	T_RUN(test_cancel_while_writing);
 	T_RUN(test_digest_mismatch_keeps_nothing);
 	T_RUN(test_chunks_offsets_and_restart);
 	T_RUN(test_sha512_upload);
