@@ -180,7 +180,8 @@ struct berth_meta {
 };
 
 /* The SQLite driver (WAL). durable: fsync each commit (synchronous=FULL) rather than only
- * being safe against process crashes (NORMAL). Connections are per thread. */
+ * being safe against process crashes (NORMAL). Connections are per thread, but for the
+ * frequent small writes (upload sessions, publishing), which share one. */
 berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
 	BERTH_MUST_CHECK;
 

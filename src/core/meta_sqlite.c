@@ -521,14 +521,18 @@ static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
 {
 	sqlite3_stmt *s;
 	berth_err e;
+	const char *last_repo = NULL; /* a batch mostly goes to one repository */
+	int64_t rid = 0;
 	int switched = durable && !sm->durable;
 	if (switched && (e = conn_sync(c, 1))) return e;
 	e = tx(c, S_BEGIN);
 	if (e) goto restore;
 	for (size_t i = 0; i < n; i++) {
 		const struct berth_meta_publish *it = &items[i];
-		int64_t rid;
-		if ((e = repo_ensure(c, it->repo, &rid))) goto fail;
+		if (!last_repo || strcmp(last_repo, it->repo) != 0) {
+			if ((e = repo_ensure(c, it->repo, &rid))) goto fail;
+			last_repo = it->repo;
+		}
 		e = BERTH_EDB;
 		if (!(s = stmt(c, S_BLOB_INS))) goto fail;
 		bind_text(s, 1, it->digest->s);
