@@ -162,10 +162,10 @@ struct berth_meta_ops {
 	/* Drops the blob row when no repository links it; *forgotten tells whether it went. */
 	berth_err (*gc_blob_forget)(struct berth_meta *m, const char *digest, int *forgotten);
 
+	/* Records a new session of repo, or BERTH_ETOOMANY when repo already has `limit` open
+	 * sessions (0 = no limit). One atomic step: concurrent starts cannot overshoot. */
 	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
-				   int64_t now);
-	/* Open sessions of repo. */
-	berth_err (*uploads_count)(struct berth_meta *m, const char *repo, int64_t *n);
+				   int64_t now, unsigned limit);
 	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */
 	berth_err (*upload_get)(struct berth_meta *m, const char *id, const char *repo,
 				int64_t *created);
@@ -180,7 +180,8 @@ struct berth_meta {
 };
 
 /* The SQLite driver (WAL). durable: fsync each commit (synchronous=FULL) rather than only
- * being safe against process crashes (NORMAL). Connections are per thread. */
+ * being safe against process crashes (NORMAL). Connections are per thread, but for the
+ * frequent small writes (upload sessions, publishing), which share one. */
 berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
 	BERTH_MUST_CHECK;
 

@@ -68,7 +68,6 @@ enum stmt_id {
 	S_TAGS_OF,
 	S_MF_ALL,
 	S_IMG_FIND,
-	S_UP_COUNT,
 	S_GC_LINKS,
 	S_GC_UNLINK,
 	S_GC_BLOB_DEL,
@@ -126,7 +125,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_UP_INS] = "INSERT INTO uploads(id,repo,created) VALUES(?1,?2,?3)",
 	[S_UP_GET] = "SELECT created FROM uploads WHERE id=?1 AND repo=?2",
 	[S_UP_GET_ANY] = "SELECT created FROM uploads WHERE id=?1",
-	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1",
+	[S_UP_DEL] = "DELETE FROM uploads WHERE id=?1 RETURNING repo",
 	[S_UP_EXPIRED] = "SELECT id FROM uploads WHERE created<?1",
 	[S_TAG_GET] = "SELECT digest FROM tags WHERE repo=?1 AND tag=?2",
 	[S_TAG_DEL_ID] = "DELETE FROM tags WHERE repo=?1 AND tag=?2",
@@ -176,7 +175,6 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "WHERE i.top_chain=?1 UNION SELECT " IMG_COLS "FROM images i "
 		       "JOIN repos r ON r.id=i.repo WHERE ?2<>'' AND i.digest=?2 ORDER BY 1,2",
 	/* Links no manifest of their repository references (config, layers, index entries). */
-	[S_UP_COUNT] = "SELECT count(*) FROM uploads WHERE repo=?1",
 	[S_GC_LINKS] = "SELECT r.name,rb.digest FROM repo_blobs rb JOIN repos r ON r.id=rb.repo "
 		       "WHERE rb.linked<=?1 AND NOT EXISTS(SELECT 1 FROM manifest_refs mr "
 		       "WHERE mr.repo=rb.repo AND mr.ref=rb.digest) ORDER BY 1,2",
@@ -208,9 +206,10 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS tags(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
 	" digest TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY(repo,tag)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS tags_digest ON tags(repo,digest);"
+	/* Upload sessions, keyed by id alone: one b-tree, so starting or ending a session writes
+	 * one page (the per-repository count is kept in memory, struct up_count). */
 	"CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
-	" created INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS uploads_repo ON uploads(repo);"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
 	/* Tags that are exact semantic versions, for the floating tags of their lines. */
 	"CREATE TABLE IF NOT EXISTS versions(repo INTEGER NOT NULL, tag TEXT NOT NULL,"
 	" major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,"
@@ -231,7 +230,26 @@ static const char schema_sql[] =
 	" repo INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(key,value,repo,digest))"
 	" WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS image_labels_img ON image_labels(repo,digest);"
-	"PRAGMA user_version=1;";
+	"PRAGMA user_version=2;";
+
+/* Version 1 kept sessions in a rowid table with two more indexes (id, repo). */
+static const char migrate_v1_sql[] =
+	"BEGIN IMMEDIATE;"
+	"CREATE TABLE uploads_v2(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO uploads_v2(id,repo,created) SELECT id,repo,created FROM uploads;"
+	"DROP TABLE uploads;"
+	"ALTER TABLE uploads_v2 RENAME TO uploads;"
+	"PRAGMA user_version=2;"
+	"COMMIT;";
+
+#define UP_COUNT_BUCKETS 256
+
+struct up_count {
+	struct up_count *next;
+	int64_t n;
+	char repo[]; /* NUL-terminated */
+};
 
 struct conn {
 	sqlite3 *db;
@@ -246,6 +264,18 @@ struct sq_meta {
 	pthread_key_t key;
 	pthread_mutex_t lock; /* guards conns */
 	struct conn *conns;
+	/* The connection the frequent small writes (upload sessions, publishing blobs) share,
+	 * one thread at a time: its page cache stays valid from one transaction to the next
+	 * (another connection's commit empties it), and writers queue on a mutex instead of
+	 * polling the database lock. Its checkpoints stay inside its commits (SQLite's
+	 * autocheckpoint, holding wlock): run beside a steady stream of commits, a checkpoint
+	 * never catches up, the WAL never restarts and every commit asks for another. */
+	pthread_mutex_t wlock;
+	struct conn *writer;
+	/* Open upload sessions per repository (for the limit), built from the uploads table at
+	 * open and changed with its rows, under wlock. An index on repo would cost a page write
+	 * per session start and end. */
+	struct up_count *up_counts[UP_COUNT_BUCKETS];
 };
 
 static void conn_close(struct conn *c)
@@ -400,6 +430,70 @@ static berth_err repo_ensure(struct conn *c, const char *repo, int64_t *id)
 	return BERTH_OK;
 }
 
+static unsigned up_bucket(const char *repo)
+{
+	unsigned h = 2166136261u;
+	for (; *repo; repo++) h = (h ^ (unsigned char)*repo) * 16777619u;
+	return h % UP_COUNT_BUCKETS;
+}
+
+/* Open sessions of repo. Caller holds wlock. */
+static int64_t up_count_get(struct sq_meta *m, const char *repo)
+{
+	for (struct up_count *u = m->up_counts[up_bucket(repo)]; u; u = u->next)
+		if (strcmp(u->repo, repo) == 0) return u->n;
+	return 0;
+}
+
+/* Adds delta to repo's count; an entry that reaches 0 goes. Caller holds wlock. */
+static berth_err up_count_add(struct sq_meta *m, const char *repo, int64_t delta)
+{
+	struct up_count **pp = &m->up_counts[up_bucket(repo)], *u;
+	size_t len;
+	for (; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->repo, repo) != 0) continue;
+		u = *pp;
+		u->n += delta;
+		if (u->n <= 0) {
+			*pp = u->next;
+			free(u);
+		}
+		return BERTH_OK;
+	}
+	if (delta <= 0) return BERTH_OK;
+	len = strlen(repo);
+	if (!(u = calloc(1, sizeof *u + len + 1))) return BERTH_ENOMEM;
+	memcpy(u->repo, repo, len + 1);
+	u->n = delta;
+	u->next = *pp;
+	*pp = u;
+	return BERTH_OK;
+}
+
+static void up_counts_clear(struct sq_meta *m)
+{
+	for (size_t i = 0; i < UP_COUNT_BUCKETS; i++) {
+		struct up_count *u = m->up_counts[i], *next;
+		for (; u; u = next) {
+			next = u->next;
+			free(u);
+		}
+		m->up_counts[i] = NULL;
+	}
+}
+
+static struct conn *writer_take(struct berth_meta *mm)
+{
+	struct sq_meta *m = (struct sq_meta *)mm;
+	pthread_mutex_lock(&m->wlock);
+	return m->writer;
+}
+
+static void writer_give(struct berth_meta *mm)
+{
+	pthread_mutex_unlock(&((struct sq_meta *)mm)->wlock);
+}
+
 #define CONN_OR_FAIL(m, c)                                                                       \
 	struct conn *c = get_conn((struct sq_meta *)(m));                                          \
 	if (!c) return BERTH_EDB
@@ -420,21 +514,25 @@ static berth_err conn_sync(struct conn *c, int full)
 	return rc == SQLITE_OK ? BERTH_OK : db_err(c->db, rc, "synchronous");
 }
 
-static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
-				  size_t n, int durable)
+/* ended[i]: item i's session row went (for the counts, once the transaction commits). */
+static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
+			       const struct berth_meta_publish *items, size_t n, int durable,
+			       unsigned char *ended)
 {
-	CONN_OR_FAIL(m, c);
-	struct sq_meta *sm = (struct sq_meta *)m;
 	sqlite3_stmt *s;
 	berth_err e;
+	const char *last_repo = NULL; /* a batch mostly goes to one repository */
+	int64_t rid = 0;
 	int switched = durable && !sm->durable;
 	if (switched && (e = conn_sync(c, 1))) return e;
 	e = tx(c, S_BEGIN);
 	if (e) goto restore;
 	for (size_t i = 0; i < n; i++) {
 		const struct berth_meta_publish *it = &items[i];
-		int64_t rid;
-		if ((e = repo_ensure(c, it->repo, &rid))) goto fail;
+		if (!last_repo || strcmp(last_repo, it->repo) != 0) {
+			if ((e = repo_ensure(c, it->repo, &rid))) goto fail;
+			last_repo = it->repo;
+		}
 		e = BERTH_EDB;
 		if (!(s = stmt(c, S_BLOB_INS))) goto fail;
 		bind_text(s, 1, it->digest->s);
@@ -450,6 +548,7 @@ static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_
 			if (!(s = stmt(c, S_UP_DEL))) goto fail;
 			bind_text(s, 1, it->upload_id);
 			if ((e = exec_stmt(c, s, "delete upload"))) goto fail;
+			ended[i] = sqlite3_changes(c->db) > 0;
 		}
 	}
 	if ((e = tx(c, S_COMMIT))) goto fail;
@@ -461,6 +560,23 @@ restore:
 		berth_err e2 = conn_sync(c, 0);
 		if (!e) e = e2;
 	}
+	return e;
+}
+
+static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_publish *items,
+				  size_t n, int durable)
+{
+	struct sq_meta *sm = (struct sq_meta *)m;
+	unsigned char *ended = calloc(n ? n : 1, 1);
+	struct conn *c;
+	berth_err e;
+	if (!ended) return BERTH_ENOMEM;
+	c = writer_take(m);
+	e = blobs_publish(c, sm, items, n, durable, ended);
+	for (size_t i = 0; !e && i < n; i++)
+		if (ended[i]) (void)up_count_add(sm, items[i].repo, -1);
+	writer_give(m);
+	free(ended);
 	return e;
 }
 
@@ -1201,25 +1317,29 @@ static berth_err sq_gc_blob_forget(struct berth_meta *m, const char *digest, int
 	return BERTH_OK;
 }
 
-static berth_err sq_uploads_count(struct berth_meta *m, const char *repo, int64_t *n)
-{
-	CONN_OR_FAIL(m, c);
-	sqlite3_stmt *s = stmt(c, S_UP_COUNT);
-	if (!s) return BERTH_EDB;
-	bind_text(s, 1, repo);
-	return size_query(c, s, n);
-}
-
 static berth_err sq_upload_create(struct berth_meta *m, const char *id, const char *repo,
-				  int64_t now)
+				  int64_t now, unsigned limit)
 {
-	CONN_OR_FAIL(m, c);
-	sqlite3_stmt *s = stmt(c, S_UP_INS);
-	if (!s) return BERTH_EDB;
-	bind_text(s, 1, id);
-	bind_text(s, 2, repo);
-	sqlite3_bind_int64(s, 3, now);
-	return exec_stmt(c, s, "insert upload");
+	struct sq_meta *sm = (struct sq_meta *)m;
+	struct conn *c = writer_take(m);
+	sqlite3_stmt *s = NULL;
+	berth_err e = BERTH_ETOOMANY;
+	/* Checked and counted under wlock, which every change to the uploads table holds:
+	 * concurrent starts cannot overshoot. The count is taken before the insert so running
+	 * out of memory leaves nothing behind. */
+	if (limit && up_count_get(sm, repo) >= (int64_t)limit) goto out;
+	if ((e = up_count_add(sm, repo, 1))) goto out;
+	e = BERTH_EDB;
+	if ((s = stmt(c, S_UP_INS))) {
+		bind_text(s, 1, id);
+		bind_text(s, 2, repo);
+		sqlite3_bind_int64(s, 3, now);
+		e = exec_stmt(c, s, "insert upload");
+	}
+	if (e) (void)up_count_add(sm, repo, -1);
+out:
+	writer_give(m);
+	return e;
 }
 
 static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char *repo,
@@ -1242,13 +1362,25 @@ static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char 
 
 static berth_err sq_upload_delete(struct berth_meta *m, const char *id)
 {
-	CONN_OR_FAIL(m, c);
+	struct conn *c = writer_take(m);
 	sqlite3_stmt *s = stmt(c, S_UP_DEL);
-	berth_err e;
-	if (!s) return BERTH_EDB;
+	berth_err e = BERTH_EDB;
+	int rc;
+	if (!s) goto out;
 	bind_text(s, 1, id);
-	if ((e = exec_stmt(c, s, "delete upload"))) return e;
-	return sqlite3_changes(c->db) ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
+	/* RETURNING: the whole delete runs in the first step, which yields the row's repo. */
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *repo = (const char *)sqlite3_column_text(s, 0);
+		if (repo) (void)up_count_add((struct sq_meta *)m, repo, -1);
+		e = BERTH_OK;
+	} else {
+		e = rc == SQLITE_DONE ? BERTH_EUPLOAD_UNKNOWN : db_err(c->db, rc, "delete upload");
+	}
+	sqlite3_reset(s);
+out:
+	writer_give(m);
+	return e;
 }
 
 static berth_err sq_uploads_expired(struct berth_meta *m, int64_t before, berth_meta_name_fn fn,
@@ -1271,6 +1403,9 @@ static void sq_free(struct berth_meta *mm)
 		next = c->next;
 		conn_close(c);
 	}
+	conn_close(m->writer);
+	up_counts_clear(m);
+	pthread_mutex_destroy(&m->wlock);
 	pthread_mutex_destroy(&m->lock);
 	free(m->path);
 	free(m);
@@ -1304,12 +1439,52 @@ static const struct berth_meta_ops sq_ops = {
 	.gc_links = sq_gc_links,
 	.gc_unlink = sq_gc_unlink,
 	.gc_blob_forget = sq_gc_blob_forget,
-	.uploads_count = sq_uploads_count,
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,
 	.uploads_expired = sq_uploads_expired,
 };
+
+/* Brings a database of an older schema version up to date (a new one is created by
+ * schema_sql at the current version). */
+static berth_err schema_migrate(struct conn *c)
+{
+	sqlite3_stmt *s = NULL;
+	char *errmsg = NULL;
+	int version = -1;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version < 0) return db_err(c->db, SQLITE_ERROR, "schema version");
+	if (version != 1) return BERTH_OK;
+	if (sqlite3_exec(c->db, migrate_v1_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+		berth_log(BERTH_LOG_ERROR, "meta: cannot migrate the schema to version 2: %s",
+			  errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		rollback(c);
+		return BERTH_EDB;
+	}
+	berth_log(BERTH_LOG_INFO, "meta: schema migrated to version 2 (upload sessions by id)");
+	return BERTH_OK;
+}
+
+/* The per-repository session counts, from the table (at open: nothing else runs yet). */
+static berth_err up_counts_load(struct sq_meta *m)
+{
+	sqlite3_stmt *s = NULL;
+	berth_err e = BERTH_OK;
+	int rc = sqlite3_prepare_v2(m->writer->db, "SELECT repo,count(*) FROM uploads GROUP BY repo",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK) return db_err(m->writer->db, rc, "count uploads");
+	while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *repo = (const char *)sqlite3_column_text(s, 0);
+		if (repo) e = up_count_add(m, repo, sqlite3_column_int64(s, 1));
+	}
+	if (!e && rc != SQLITE_DONE) e = db_err(m->writer->db, rc, "count uploads");
+	sqlite3_finalize(s);
+	return e;
+}
 
 berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_meta **out)
 {
@@ -1320,7 +1495,9 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	m->base.ops = &sq_ops;
 	m->durable = durable;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->wlock, NULL);
 	if (pthread_key_create(&m->key, NULL) != 0) {
+		pthread_mutex_destroy(&m->wlock);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return BERTH_ENOMEM;
@@ -1329,12 +1506,14 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	if (!m->path) goto fail;
 	c = get_conn(m);
 	if (!c) goto fail;
-	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+	if (schema_migrate(c) != BERTH_OK ||
+	    sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
 		berth_log(BERTH_LOG_ERROR, "meta: cannot create schema in %s: %s", path,
 			  errmsg ? errmsg : "?");
 		sqlite3_free(errmsg);
 		goto fail;
 	}
+	if (conn_open(m, &m->writer) != BERTH_OK || up_counts_load(m) != BERTH_OK) goto fail;
 	*out = &m->base;
 	return BERTH_OK;
 fail:

@@ -27,9 +27,13 @@
 
 struct session {
 	char id[BERTH_UPLOAD_ID_LEN + 1];
+	/* The repository whose metadata row this session is known to have (owned; NULL = not
+	 * checked yet): a request on that repository may skip the lookup. Set under r->lock. */
+	char *repo;
 	struct berth_hasher *h; /* hash of bytes [0, hashed) */
 	int64_t hashed;
 	int busy;      /* a writer or finisher holds it */
+	int forgotten; /* out of the table while held: freed by whoever releases it */
 	int anonymous; /* single-request push: no metadata row */
 	struct session *next;
 };
@@ -87,6 +91,7 @@ static void session_free(struct session *s)
 {
 	if (!s) return;
 	berth_hasher_free(s->h);
+	free(s->repo);
 	free(s);
 }
 
@@ -122,12 +127,16 @@ static berth_err session_acquire(struct berth_registry *r, const char *id, int a
 
 static void session_release(struct berth_registry *r, struct session *s)
 {
+	int gone;
 	pthread_mutex_lock(&r->lock);
 	s->busy = 0;
+	gone = s->forgotten;
 	pthread_mutex_unlock(&r->lock);
+	if (gone) session_free(s);
 }
 
-/* Drops the cache entry for id (held or not). */
+/* Drops the cache entry for id. One still held (a DELETE or the janitor ending a session
+ * while a request writes to it) lives on until its holder releases it. */
 static void session_forget(struct berth_registry *r, const char *id)
 {
 	unsigned b = bucket_of(id);
@@ -140,23 +149,66 @@ static void session_forget(struct berth_registry *r, const char *id)
 			break;
 		}
 	}
+	if (s && s->busy) {
+		s->forgotten = 1;
+		s = NULL;
+	}
 	pthread_mutex_unlock(&r->lock);
 	session_free(s);
 }
 
-/* 1 if id is a cached single-request upload. */
-static int session_is_anonymous(struct berth_registry *r, const char *id)
+/* What the cache knows of id, as far as repo is concerned. */
+enum session_known {
+	SESSION_UNKNOWN,   /* not cached, or not (yet) known to belong to repo: ask metadata */
+	SESSION_ANONYMOUS, /* a single-request upload: it has no metadata row */
+	SESSION_OF_REPO,   /* a session of repo whose metadata row exists */
+};
+
+static enum session_known session_lookup(struct berth_registry *r, const char *id,
+					 const char *repo)
 {
 	unsigned b = bucket_of(id);
-	int anon = 0;
+	enum session_known k = SESSION_UNKNOWN;
 	pthread_mutex_lock(&r->lock);
 	for (struct session *s = r->sessions[b]; s; s = s->next)
 		if (strcmp(s->id, id) == 0) {
-			anon = s->anonymous;
+			if (s->anonymous) k = SESSION_ANONYMOUS;
+			else if (s->repo && strcmp(s->repo, repo) == 0) k = SESSION_OF_REPO;
 			break;
 		}
 	pthread_mutex_unlock(&r->lock);
-	return anon;
+	return k;
+}
+
+/* Records that id is a session of repo with a metadata row, creating the cache entry when
+ * absent (not held). Only a shortcut: without memory the next request asks metadata. */
+static void session_note(struct berth_registry *r, const char *id, const char *repo)
+{
+	unsigned b = bucket_of(id);
+	struct session *s;
+	pthread_mutex_lock(&r->lock);
+	for (s = r->sessions[b]; s; s = s->next)
+		if (strcmp(s->id, id) == 0) break;
+	if (!s && (s = calloc(1, sizeof *s)) != NULL) {
+		snprintf(s->id, sizeof s->id, "%s", id);
+		s->next = r->sessions[b];
+		r->sessions[b] = s;
+	}
+	if (s && !s->anonymous && !s->repo) s->repo = strdup(repo); /* NULL: just not known */
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* BERTH_OK when id is a session of repo: from the cache when it knows, else from metadata
+ * (and the cache learns it). A session's repository never changes, and every path that ends
+ * a session (finish, cancel, mismatch, expiry) drops its cache entry. */
+static berth_err session_check(struct berth_registry *r, const char *id, const char *repo)
+{
+	int64_t created;
+	berth_err e;
+	if (session_lookup(r, id, repo) == SESSION_OF_REPO) return BERTH_OK;
+	if ((e = r->meta->ops->upload_get(r->meta, id, repo, &created))) return e;
+	session_note(r, id, repo);
+	return BERTH_OK;
 }
 
 /* Brings s->h to the hash of the first `size` staged bytes with algorithm alg. */
@@ -174,6 +226,9 @@ static berth_err session_rehash(struct berth_registry *r, struct session *s, int
 	s->hashed = 0;
 	s->h = berth_hasher_new(alg);
 	if (!s->h) return BERTH_ENOMEM;
+	/* A new session has nothing staged: no read buffer (a 1 MiB malloc is an mmap, its
+	 * page faults and a munmap per small push). */
+	if (size == 0) return BERTH_OK;
 	buf = malloc(1 << 20);
 	if (!buf) return BERTH_ENOMEM;
 	while (off < size) {
@@ -407,26 +462,33 @@ berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo
 				      char id[BERTH_UPLOAD_ID_LEN + 1])
 {
 	berth_err e;
-	if (r->opts.uploads_per_repo) {
-		int64_t open = 0;
-		if ((e = r->meta->ops->uploads_count(r->meta, repo, &open))) return e;
-		if (open >= (int64_t)r->opts.uploads_per_repo) return BERTH_ETOOMANY;
-	}
+	if (strlen(repo) > BERTH_NAME_MAX) return BERTH_ENAME_INVALID;
 	new_uuid(id);
 	if ((e = r->store->ops->upload_create(r->store, id))) return e;
-	e = r->meta->ops->upload_create(r->meta, id, repo, (int64_t)time(NULL));
-	if (e) (void)r->store->ops->upload_remove(r->store, id);
-	return e;
+	e = r->meta->ops->upload_create(r->meta, id, repo, (int64_t)time(NULL),
+					r->opts.uploads_per_repo);
+	if (e) {
+		(void)r->store->ops->upload_remove(r->store, id);
+		return e;
+	}
+	session_note(r, id, repo);
+	return BERTH_OK;
+}
+
+/* A session whose staged object is gone is dead: its row and cache entry go too. */
+static void session_lost(struct berth_registry *r, const char *id)
+{
+	(void)r->meta->ops->upload_delete(r->meta, id);
+	session_forget(r, id);
 }
 
 berth_err berth_registry_upload_status(struct berth_registry *r, const char *repo,
 				       const char *id, int64_t *size)
 {
-	int64_t created;
-	berth_err e = r->meta->ops->upload_get(r->meta, id, repo, &created);
+	berth_err e = session_check(r, id, repo);
 	if (e) return e;
 	e = r->store->ops->upload_size(r->store, id, size);
-	if (e == BERTH_EUPLOAD_UNKNOWN) (void)r->meta->ops->upload_delete(r->meta, id);
+	if (e == BERTH_EUPLOAD_UNKNOWN) session_lost(r, id);
 	return e;
 }
 
@@ -442,7 +504,7 @@ berth_err berth_registry_upload_cancel(struct berth_registry *r, const char *rep
 {
 	int64_t created;
 	berth_err e;
-	if (session_is_anonymous(r, id)) {
+	if (session_lookup(r, id, repo) == SESSION_ANONYMOUS) {
 		upload_discard(r, id, 1);
 		return BERTH_OK;
 	}
@@ -479,8 +541,7 @@ berth_err berth_registry_upload_writer(struct berth_registry *r, const char *rep
 				       const char *id, int64_t start, enum berth_digest_alg alg,
 				       struct berth_upload_writer **out)
 {
-	int64_t created;
-	berth_err e = r->meta->ops->upload_get(r->meta, id, repo, &created);
+	berth_err e = session_check(r, id, repo);
 	if (e) return e;
 	return writer_open(r, id, start, alg, 0, out);
 }
@@ -553,15 +614,15 @@ berth_err berth_registry_upload_prepare(struct berth_registry *r, const char *re
 	struct berth_registry_commit *c = NULL;
 	struct session *s = NULL;
 	struct berth_digest got;
-	int64_t created, size;
-	int anonymous = session_is_anonymous(r, id);
+	int64_t size;
+	enum session_known k = session_lookup(r, id, repo);
+	int anonymous = k == SESSION_ANONYMOUS;
 	berth_err e;
 
 	if (strlen(repo) > BERTH_NAME_MAX) return BERTH_ENAME_INVALID;
-	if (!anonymous && (e = r->meta->ops->upload_get(r->meta, id, repo, &created))) return e;
+	if (k == SESSION_UNKNOWN && (e = session_check(r, id, repo))) return e;
 	if ((e = r->store->ops->upload_size(r->store, id, &size))) {
-		if (e == BERTH_EUPLOAD_UNKNOWN && !anonymous)
-			(void)r->meta->ops->upload_delete(r->meta, id);
+		if (e == BERTH_EUPLOAD_UNKNOWN && !anonymous) session_lost(r, id);
 		return e;
 	}
 	if ((e = session_acquire(r, id, anonymous, &s))) return e;

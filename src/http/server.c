@@ -191,18 +191,25 @@ static void *reaper_main(void *arg)
 
 /* ---- request lifecycle ---- */
 
-static void req_free(struct req *q)
+/* Lets go of the request's upload: its writer, and a single-request push that never finished
+ * (nothing of it stays). */
+static void req_drop_upload(struct req *q)
 {
-	if (!q) return;
 	if (q->w) {
 		berth_upload_writer_close(q->w);
 		q->w = NULL;
 	}
-	/* A single-request push that never finished leaves nothing behind. */
 	if (q->anonymous && q->upload_id[0]) {
 		berth_err e = berth_registry_upload_cancel(q->reg, q->route.name, q->upload_id);
 		(void)e; /* best effort: the start-up janitor removes what this can't */
+		q->anonymous = 0;
 	}
+}
+
+static void req_free(struct req *q)
+{
+	if (!q) return;
+	req_drop_upload(q);
 	free(q->buf);
 	free(q);
 }
@@ -292,8 +299,12 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!q->h || (q->err && !q->h->finish_on_error))
+	if (!q->h || (q->err && !q->h->finish_on_error)) {
+		/* Before the answer, not when the request is done: a client told its push failed
+		 * may go on at once, and must find the room the failed push took (a full disk). */
+		req_drop_upload(q);
 		return req_error(q, q->err ? q->err : BERTH_EINTERNAL, q->err_detail);
+	}
 	return q->h->finish(q);
 }
 

@@ -316,6 +316,52 @@ def test_kill_mid_patch_then_resume(ctx):
 
 
 @suite.test
+def test_sessions_survive_kill9(ctx):
+    """Sessions answered 202 (empty, or holding an acknowledged chunk) survive a kill -9 that
+    follows at once: after the restart each reports its offset, takes its PUT and is
+    published. With a per-repository session limit, the sessions held across the restart
+    still count (429), and finishing them frees the places."""
+    berth = ctx["args"].kind == "berth"
+    limit = 12
+    env = dict(ctx["env"])
+    if berth:
+        env["REGISTRY_BERTH_LIMITS_UPLOADSPERREPOSITORY"] = str(limit)
+    reg = new_registry(ctx)
+    reg.stop()
+    reg.start(env=env, data_dir=reg.data_dir, port=reg.port)
+    repo = "crash/sessions"
+    sessions = []
+    for i in range(limit):
+        data = os.urandom(4096 + i)
+        loc = start_upload(reg, repo)
+        acked = 0
+        if i % 2:
+            acked = len(data) // 2
+            loc = patch_chunk(reg, loc, data[:acked], 0)
+        sessions.append((loc, data, acked))
+    if berth:
+        st, _, _ = reg.request("POST", "/v2/%s/blobs/uploads/" % repo)
+        eq(st, 429, "POST past the session limit")
+    reg.kill9()
+    reg.start(env=env, data_dir=reg.data_dir, port=reg.port)
+    if berth:
+        st, _, _ = reg.request("POST", "/v2/%s/blobs/uploads/" % repo)
+        eq(st, 429, "POST past the session limit after the restart")
+    for loc, data, acked in sessions:
+        digest = sha256(data)
+        st, h, body = reg.request("GET", loc)
+        eq(st, 204, "GET upload status after kill -9 (%s)" % body[:200])
+        eq(h.get("range"), "0-%d" % (acked - 1) if acked else None, "Range after kill -9")
+        finish_upload(reg, loc, digest, data[acked:])
+        st, h = blob_status(reg, repo, digest)
+        eq((st, int(h.get("content-length", -1))), (200, len(data)), "HEAD blob after PUT")
+        st, got = get_blob(reg, repo, digest)
+        eq((st, got == data), (200, True), "GET blob after PUT")
+    start_upload(reg, repo)  # the finished sessions freed their places
+    reg.stop()
+
+
+@suite.test
 def test_kill_mid_monolithic_put(ctx):
     """PUT ?digest= with the whole blob as body, killed half-way: the blob must not exist
     after restart and nothing may appear in the blob directory."""

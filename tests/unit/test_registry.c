@@ -1,5 +1,7 @@
 /* The registry use cases over the real filesystem store and SQLite metadata, in a temporary
  * folder: uploads, digest checks, restarts, manifests, tags, deletion. */
+#include <fcntl.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@ static const char *const semver_repos[] = {"team/*", "golden/**"};
 static const char *const golden_repos[] = {"golden/**"};
 
 static unsigned uploads_limit; /* opts.uploads_per_repo for the next open */
+static long upload_expiry = 3600; /* opts.upload_expiry for the next open */
 
 static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 {
@@ -23,7 +26,7 @@ static struct berth_registry *open_reg_opts(int delete_enabled, int semver)
 	char db[512];
 	struct berth_registry_opts o = {.delete_enabled = delete_enabled,
 					.manifest_max = 4 << 20,
-					.upload_expiry = 3600,
+					.upload_expiry = upload_expiry,
 					.durable = 0};
 	o.uploads_per_repo = uploads_limit;
 	if (semver) {
@@ -675,6 +678,154 @@ static void test_upload_session_limit(void)
 	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_ETOOMANY); /* c still holds one */
 	CHECK_EQ_INT(berth_registry_upload_cancel(r, "lim/c", id), BERTH_OK);
 	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_OK);
+	/* A finished upload frees its place too. */
+	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_OK);
+	/* So does a digest mismatch, and an expired session. */
+	struct berth_digest wrong = dig("y");
+	CHECK_EQ_INT(push(r, "lim/c", "x", &wrong), BERTH_EDIGEST_INVALID);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "lim/c", id), BERTH_OK);
+	berth_registry_free(r);
+	uploads_limit = 1;
+	upload_expiry = -10; /* everything is expired */
+	r = open_reg(1);
+	uploads_limit = 0;
+	upload_expiry = 3600;
+	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_ETOOMANY);
+	berth_registry_janitor(r, 0);
+	CHECK_EQ_INT(push(r, "lim/c", "x", &d), BERTH_OK);
+	berth_registry_free(r);
+}
+
+/* A metadata database of schema version 1 (sessions in a rowid table with an index on id
+ * and one on repo) opens with its sessions intact: resumable, and counted for the limit. */
+static void test_sessions_migrate_from_v1(void)
+{
+	static const char id[] = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+	char saved[sizeof root], path[600];
+	struct berth_registry *r;
+	struct berth_upload_writer *w = NULL;
+	struct berth_digest d = dig("abc");
+	char id2[BERTH_UPLOAD_ID_LEN + 1];
+	sqlite3 *db = NULL;
+	int64_t size = -1;
+	int fd;
+	memcpy(saved, root, sizeof root);
+	snprintf(root, sizeof root, "/tmp/berth-unit-v1-XXXXXX");
+	CHECK(mkdtemp(root) != NULL);
+	snprintf(path, sizeof path, "%s/meta.db", root);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db,
+				  "PRAGMA journal_mode=WAL;"
+				  "CREATE TABLE uploads(id TEXT PRIMARY KEY, repo TEXT NOT NULL,"
+				  " created INTEGER NOT NULL);"
+				  "CREATE INDEX uploads_repo ON uploads(repo);"
+				  "INSERT INTO uploads VALUES('0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9',"
+				  " 'mig/a', strftime('%s'));"
+				  "PRAGMA user_version=1;",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(path, sizeof path, "%s/uploads", root);
+	CHECK_EQ_INT(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/uploads/%s", root, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0 && write(fd, "ab", 2) == 2);
+	if (fd >= 0) close(fd);
+
+	uploads_limit = 1;
+	r = open_reg(1);
+	uploads_limit = 0;
+	CHECK_EQ_INT(berth_registry_upload_status(r, "mig/a", id, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 2);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "mig/a", id2), BERTH_ETOOMANY);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "mig/a", id, 2, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "c", 1), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "mig/a", id, &d, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "mig/a", &d, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "mig/a", id2), BERTH_OK);
+	berth_registry_free(r);
+	/* Opening again (now version 2) changes nothing. */
+	r = open_reg(1);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "mig/a", id2, &size), BERTH_OK);
+	berth_registry_free(r);
+	/* The old layout is gone (a rowid table with two indexes costs three page writes per
+	 * session start and end). */
+	snprintf(path, sizeof path, "%s/meta.db", root);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *q = NULL;
+	CHECK_EQ_INT(sqlite3_prepare_v2(db,
+					"SELECT (SELECT count(*) FROM sqlite_master WHERE tbl_name='uploads'"
+					" AND type='index'), (SELECT sql LIKE '%WITHOUT ROWID' FROM"
+					" sqlite_master WHERE name='uploads'), count(*) FROM uploads",
+					-1, &q, NULL),
+		     SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+	CHECK_EQ_INT(sqlite3_column_int(q, 0), 0); /* the key is the table itself */
+	CHECK_EQ_INT(sqlite3_column_int(q, 1), 1);
+	CHECK_EQ_INT(sqlite3_column_int(q, 2), 1); /* id2 */
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	memcpy(root, saved, sizeof root);
+}
+
+/* A session belongs to the repository it was started in, whether or not the registry has
+ * it in memory (just started, being written, or only on disk after a restart). */
+static void test_session_stays_in_its_repository(void)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	struct berth_digest d = dig("abc");
+	struct berth_registry *r = open_reg(1);
+	int64_t size = -1;
+	for (int round = 0; round < 3; round++) {
+		if (round == 0) CHECK_EQ_INT(berth_registry_upload_start(r, "own/a", id), BERTH_OK);
+		if (round == 1) {
+			CHECK_EQ_INT(berth_registry_upload_writer(r, "own/a", id, 0, 0, &w), BERTH_OK);
+			CHECK_EQ_INT(berth_upload_writer_write(w, "ab", 2), BERTH_OK);
+			berth_upload_writer_close(w);
+		}
+		if (round == 2) {
+			berth_registry_free(r);
+			r = open_reg(1);
+		}
+		CHECK_EQ_INT(berth_registry_upload_writer(r, "own/b", id, -1, 0, &w),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_status(r, "own/b", id, &size),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_finish(r, "own/b", id, &d, NULL),
+			     BERTH_EUPLOAD_UNKNOWN);
+		CHECK_EQ_INT(berth_registry_upload_cancel(r, "own/b", id), BERTH_EUPLOAD_UNKNOWN);
+	}
+	/* Still whole in its own repository. */
+	CHECK_EQ_INT(berth_registry_upload_status(r, "own/a", id, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 2);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "own/a", id, 2, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "c", 1), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "own/a", id, &d, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "own/b", &d, &size), BERTH_EBLOB_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_blob_stat(r, "own/a", &d, &size), BERTH_OK);
+	/* A finished session is gone, in memory too. */
+	CHECK_EQ_INT(berth_registry_upload_status(r, "own/a", id, &size), BERTH_EUPLOAD_UNKNOWN);
+	berth_registry_free(r);
+}
+
+/* A session cancelled (or expired) while a request is writing to it: the writer finishes
+ * harmlessly, and the session is gone. */
+static void test_cancel_while_writing(void)
+{
+	char id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w = NULL;
+	struct berth_registry *r = open_reg(1);
+	int64_t size;
+	CHECK_EQ_INT(berth_registry_upload_start(r, "cw", id), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "cw", id, 0, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "abc", 3), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "cw", id), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "def", 3), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "cw", id, &size), BERTH_EUPLOAD_UNKNOWN);
 	berth_registry_free(r);
 }
 
@@ -683,6 +834,9 @@ int main(void)
 	snprintf(root, sizeof root, "/tmp/berth-unit-XXXXXX");
 	if (!mkdtemp(root)) return 2;
 	T_RUN(test_upload_roundtrip);
+	T_RUN(test_session_stays_in_its_repository);
+	T_RUN(test_sessions_migrate_from_v1);
+	T_RUN(test_cancel_while_writing);
 	T_RUN(test_digest_mismatch_keeps_nothing);
 	T_RUN(test_chunks_offsets_and_restart);
 	T_RUN(test_sha512_upload);
