@@ -86,7 +86,9 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 
 struct MHD_Response *resp_head(uint64_t len)
 {
-	return MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+	/* libmicrohttpd allocates the block buffer inside the response (zeroed) and never calls
+	 * the reader for a HEAD: one byte, not a 4 KiB buffer per cached blob HEAD response. */
+	return MHD_create_response_from_callback(len, 1, no_body, NULL, NULL);
 }
 
 enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Response *resp)
