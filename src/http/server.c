@@ -433,8 +433,9 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->stopping, 0);
 	pthread_mutex_init(&s->conns_lock, NULL);
-	/* 1024 entries of at most 64 KiB: a few MiB at worst, usually far less. */
-	s->cache = berth_rcache_new(1024, 64 * 1024);
+	/* Up to 1024 responses (bodies of at most 64 KiB) in 1 MiB: some thousand blob HEAD
+	 * answers or small manifests, a few dozen large indexes. */
+	s->cache = berth_rcache_new(1024, 64 * 1024, 1024 * 1024);
 	if (berth_config_auth_enabled(cfg)) {
 		char err[512] = "";
 		if (berth_auth_new(cfg, &s->auth, err, sizeof err)) {
