@@ -315,9 +315,14 @@ static berth_err conn_open(struct sq_meta *m, struct conn **out)
 		return e;
 	}
 	sqlite3_busy_handler(c->db, busy_wait, NULL);
+	/* One connection per thread (HTTP workers, committer, main), each with its own page
+	 * cache. 128 KiB keeps the upper b-tree pages of the hot indexes; the rest comes from
+	 * the OS page cache at a pread each (no mmap: mapped pages would count as ours). With
+	 * 512 KiB the caches held ~1.3 MiB after the bench's small pushes, for no gain: tag PUTs
+	 * and the 100,000-tag listing ran as fast with 128 KiB. */
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-		 "PRAGMA cache_size=-512;",
+		 "PRAGMA cache_size=-128;",
 		 m->durable ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
