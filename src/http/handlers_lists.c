@@ -295,6 +295,115 @@ static enum MHD_Result get_tags_semver(struct req *q, const char *sort, const ch
 	return req_queue(q, 200, r);
 }
 
+/* ---- the full tag listing, streamed ---- */
+
+/* Without n the listing has no size bound (100,000 tags are ~1 MB of JSON), so it is sent as
+ * it is read: TAG_BATCH rows per query, each query after the last tag sent (keyset order, so
+ * no tag is sent twice), through a STREAM_BLOCK buffer; the body is chunked. Memory stays at
+ * one batch whatever the repository holds. Each batch is its own read transaction, so a tag
+ * pushed or deleted while a long listing is sent may or may not appear in it. With 2048 rows a
+ * batch, 100,000 tags list as fast as from one buffer (~37 ms here); 512 cost ~10% more. */
+#define TAG_BATCH 2048
+#define STREAM_BLOCK (16 * 1024)
+
+struct tag_stream {
+	struct berth_registry *reg;
+	struct sbuf b; /* bytes not sent yet: b.p[off, b.len) */
+	size_t off;
+	long rows;  /* rows in the current batch */
+	long total; /* rows so far */
+	int done;   /* the closing "]}" is in b */
+	char repo[BERTH_NAME_MAX + 1];
+	char last[BERTH_NAME_MAX + 1];
+};
+
+static int stream_row(void *vctx, const char *name, size_t len)
+{
+	struct tag_stream *ts = vctx;
+	if (len >= sizeof ts->last) {
+		ts->b.failed = 1; /* can't resume after it: end the listing with an error */
+		return 1;
+	}
+	if (ts->total) sb_put(&ts->b, ",", 1);
+	sb_json_str(&ts->b, name, len);
+	memcpy(ts->last, name, len);
+	ts->last[len] = '\0';
+	ts->rows++;
+	ts->total++;
+	return 0;
+}
+
+/* Appends the next batch to ts->b (and the closing bracket after the last one). */
+static berth_err stream_fetch(struct tag_stream *ts)
+{
+	berth_err e;
+	ts->rows = 0;
+	e = berth_registry_tags(ts->reg, ts->repo, ts->last[0] ? ts->last : NULL, TAG_BATCH,
+				stream_row, ts);
+	/* The repository was deleted while its listing was sent: the listing ends there. */
+	if (e == BERTH_ENAME_UNKNOWN && ts->total) e = BERTH_OK;
+	if (e) return e;
+	if (ts->rows < TAG_BATCH) {
+		sb_str(&ts->b, "]}");
+		ts->done = 1;
+	}
+	return ts->b.failed ? BERTH_ENOMEM : BERTH_OK;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct tag_stream *ts = cls;
+	size_t n;
+	(void)pos;
+	while (ts->off == ts->b.len) {
+		if (ts->done) return MHD_CONTENT_READER_END_OF_STREAM;
+		ts->b.len = ts->off = 0;
+		if (stream_fetch(ts)) return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = ts->b.len - ts->off < max ? ts->b.len - ts->off : max;
+	memcpy(buf, ts->b.p + ts->off, n);
+	ts->off += n;
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	struct tag_stream *ts = cls;
+	free(ts->b.p);
+	free(ts);
+}
+
+static enum MHD_Result get_tags_stream(struct req *q, const char *last)
+{
+	struct tag_stream *ts = calloc(1, sizeof *ts);
+	struct MHD_Response *r;
+	berth_err e;
+	if (!ts) return req_error(q, BERTH_ENOMEM, NULL);
+	ts->reg = q->reg;
+	/* One batch: tags are at most 128 plain characters (~260 KiB for 2048; ~20 KiB for the
+	 * bench's 7-character tags), but the cap also holds a batch of the longest names the
+	 * store could hold, escaped (~3.1 MiB). */
+	ts->b.max = (size_t)4 << 20;
+	snprintf(ts->repo, sizeof ts->repo, "%s", q->route.name);
+	snprintf(ts->last, sizeof ts->last, "%s", last ? last : "");
+	sb_str(&ts->b, "{\"name\":");
+	sb_json_str(&ts->b, q->route.name, strlen(q->route.name));
+	sb_str(&ts->b, ",\"tags\":[");
+	/* The first batch is read now: an unknown repository is still a 404. */
+	if ((e = stream_fetch(ts))) {
+		stream_free(ts);
+		return req_error(q, e, NULL);
+	}
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, ts,
+					      stream_free);
+	if (!r) {
+		stream_free(ts);
+		return MHD_NO;
+	}
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return req_queue(q, 200, r);
+}
+
 static enum MHD_Result get_tags(struct req *q)
 {
 	struct sbuf b = {.max = (size_t)64 << 20};
@@ -306,6 +415,9 @@ static enum MHD_Result get_tags(struct req *q)
 	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
 	if (req_query(q, "sort") || req_query(q, "semver"))
 		return get_tags_semver(q, req_query(q, "sort"), req_query(q, "semver"), n);
+	/* A page (n) is bounded and needs its Link header before the body: built in memory. */
+	if (n < 0 && (!last || strnlen(last, BERTH_NAME_MAX + 1) <= BERTH_NAME_MAX))
+		return get_tags_stream(q, last);
 	c.want = n;
 	sb_str(&b, "{\"name\":");
 	sb_json_str(&b, q->route.name, strlen(q->route.name));

@@ -1983,6 +1983,28 @@ def test_tags_pagination(ctx):
 
 
 @suite.test
+def test_tags_full_listing_spans_batches(ctx):
+    """The full listing is streamed in batches of 2048 rows: every tag once, in order, across
+    batch boundaries, with and without last."""
+    reg = ctx.reg
+    name = uniq("tagmany")
+    img = push_image(reg, name, None)
+    tags = sorted("v%04d" % i for i in range(2100))
+    for t in tags:
+        expect_manifest_put(reg, name, t, img.body, img.mt)
+    got, r = tags_of(reg, name, "")
+    eq(got, tags, "full listing of %d tags" % len(tags))
+    eq(r.h("Content-Type"), "application/json", "Content-Type")
+    eq(r.h("Link"), None, "no Link on a full listing")
+    got, _ = tags_of(reg, name, "?last=%s" % tags[10])
+    eq(got, tags[11:], "full listing after last")
+    got, _ = tags_of(reg, name, "?last=%s" % tags[2047])
+    eq(got, tags[2048:], "last at a batch boundary")
+    r = expect(call(reg, "HEAD", "/v2/%s/tags/list" % name), 200, "HEAD tags/list")
+    eq(r.body, b"", "HEAD body")
+
+
+@suite.test
 def test_tags_unknown_repository(ctx):
     reg = ctx.reg
     expect_error(call(reg, "GET", "/v2/%s/tags/list" % uniq("tagnone")), 404, "NAME_UNKNOWN")
