@@ -452,16 +452,8 @@ def want(group):
 LIMITS = {}
 
 
-def measure_limits():
-    log("== machine limits")
-    _, out, _ = run(["openssl", "speed", "-seconds", str(P["openssl_secs"]), "-bytes", "16384",
-                     "-evp", "sha256"])
-    m = [ln for ln in out.splitlines() if ln.startswith("sha256")]
-    if not m:
-        raise BenchError("cannot parse openssl speed output: %s" % out[-500:])
-    LIMITS["sha256_16k_bytes_per_s"] = float(m[-1].split()[-1].rstrip("k")) * 1000
-    log("  openssl speed -evp sha256 (16 KiB blocks): %.0f MB/s" % (LIMITS["sha256_16k_bytes_per_s"] / 1e6))
-
+def dd_write():
+    """The disk's own speed: dd of dd_mib MiB with fdatasync, in bytes/s."""
     f = os.path.join(WORK, "dd.tmp")
     try:
         _, _, err = run(["dd", "if=/dev/zero", "of=" + f, "bs=1M", "count=%d" % P["dd_mib"],
@@ -472,10 +464,74 @@ def measure_limits():
     m = re.search(r"(\d+) bytes .* copied, ([\d.,]+) s", err)
     if not m:
         raise BenchError("cannot parse dd output: %s" % err)
-    LIMITS["dd_write_bytes_per_s"] = int(m.group(1)) / float(m.group(2).replace(",", "."))
+    return int(m.group(1)) / float(m.group(2).replace(",", "."))
+
+
+# A minimal HTTP server that answers every GET with one file through blocking sendfile (a thread
+# per connection): the ceiling for serving that page-cached file to bench/loadgen on this machine.
+SENDFILE_SERVER = r"""
+import os, socket, sys, threading
+path, digest, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+size = os.path.getsize(path)
+head = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nDocker-Content-Digest: %s\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n" % (size, digest)).encode()
+def serve(c):
+    with c, open(path, "rb") as f:
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf.split(b"\r\n\r\n", 1)[1]
+            c.sendall(head)
+            off = 0
+            while off < size:
+                off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(64)
+print("ready", flush=True)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def sendfile_ceiling(path, digest, conc):
+    """MB/s of loadgen pulling `path` from the minimal sendfile server (median of pull_reps)."""
+    port = PORT_BASE + 3
+    p = subprocess.Popen([sys.executable, "-c", SENDFILE_SERVER, path, digest, str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        if p.stdout.readline().strip() != b"ready":
+            raise BenchError("sendfile server did not start")
+        rates = sorted(loadgen("pull", "-a", "127.0.0.1:%d" % port, "-r", "x", "-d", digest,
+                               "-s", os.path.getsize(path), "-c", conc)["bytes_per_s"] / 1e6
+                       for _ in range(P["pull_reps"]))
+        return statistics.median(rates)
+    finally:
+        p.terminate()
+        p.wait(5)
+
+
+def measure_limits():
+    log("== machine limits")
+    _, out, _ = run(["openssl", "speed", "-seconds", str(P["openssl_secs"]), "-bytes", "16384",
+                     "-evp", "sha256"])
+    m = [ln for ln in out.splitlines() if ln.startswith("sha256")]
+    if not m:
+        raise BenchError("cannot parse openssl speed output: %s" % out[-500:])
+    LIMITS["sha256_16k_bytes_per_s"] = float(m[-1].split()[-1].rstrip("k")) * 1000
+    log("  openssl speed -evp sha256 (16 KiB blocks): %.0f MB/s" % (LIMITS["sha256_16k_bytes_per_s"] / 1e6))
+
+    LIMITS["dd_write_bytes_per_s"] = dd_write()
     LIMITS["dd_mib"] = P["dd_mib"]
     log("  dd bs=1M count=%d conv=fdatasync: %.0f MB/s" % (P["dd_mib"], LIMITS["dd_write_bytes_per_s"] / 1e6))
 
+    f = os.path.join(WORK, "dd.tmp")
     try:
         _, _, err = run(["dd", "if=/dev/zero", "of=" + f, "bs=4k", "count=200", "oflag=dsync"])
     finally:
@@ -524,6 +580,7 @@ def gen_file(path, size):
 
 def g_push(servers):
     log("== %s blob push" % BLOB_H)
+    dd_now = {}
     modes = [("mono", "POST + PUT ?digest= (monolithic)"),
              ("single", "single POST ?digest="),
              ("chunked", "chunked, %d PATCH + PUT" % P["chunks"])]
@@ -542,6 +599,10 @@ def g_push(servers):
                     continue
                 digest = gen_file(f, P["blob"])
                 disk_sync()
+                if srv.kind == "berth":
+                    # This VM's disk speed drifts (bursts) within a run: measure it right
+                    # before berth's push too, and compare the push with that.
+                    dd_now[mode] = dd_write()
                 repo = "bench/big-" + mode
                 j, c = phase(srv, lambda: loadgen("push", "-a", srv.addr, "-r", repo, "-f", f,
                                                   "-d", digest, "-m", mode, "-k", P["chunks"]))
@@ -560,11 +621,17 @@ def g_push(servers):
                 if os.path.exists(f):
                     os.unlink(f)
         note = "Distribution 2.8 answers POST ?digest= with 202 (a session): unsupported" if mode == "single" else ""
+        if mode in dd_now and isinstance(vals.get("berth"), float):
+            LIMITS["dd_write_bytes_per_s_before_push_" + mode] = dd_now[mode]
+            pct = 100 * vals["berth"] * 1e6 / dd_now[mode]
+            log("  berth at %.0f%% of the disk (dd %.0f MB/s just before)" % (pct, dd_now[mode] / 1e6))
+            note = (note + "; " if note else "") + "berth at %.0f%% of dd %.0f MB/s measured just before it" % (pct, dd_now[mode] / 1e6)
         row("push", "%s blob push, %s" % (BLOB_H, label), "MB/s", "higher", vals, cpu, note)
 
 
 def g_pull(servers):
     log("== %s blob pull" % BLOB_H)
+    ceiling = {}
     for conc in (1, 4):
         vals, cpu = {}, {}
         label = "%s blob pull, %s" % (BLOB_H, "1 stream" if conc == 1 else "%d parallel streams (aggregate)" % conc)
@@ -583,6 +650,13 @@ def g_pull(servers):
                     # which leaves nothing of them in the page cache).
                     loadgen("pull", "-a", srv.addr, "-r", repo, "-d", digest, "-s", P["blob"], "-c", 1, "-v")
                 js, c = phase(srv, pulls)
+                if srv.kind == "berth":
+                    # The ceiling for this transfer: the same page-cached file to the same client
+                    # through a minimal blocking-sendfile server (iperf3 -Z resends one small
+                    # cache-hot buffer, which a 1 GiB blob is not).
+                    hx = digest.split(":", 1)[1]
+                    ceiling[conc] = sendfile_ceiling(os.path.join(srv.root, "blobs", "sha256", hx[:2], hx),
+                                                     digest, conc)
                 rates = sorted(j["bytes_per_s"] / 1e6 for j in js)
                 vals[srv.kind] = statistics.median(rates)
                 cpu[srv.kind] = CpuS(c / len(js))
@@ -592,9 +666,14 @@ def g_pull(servers):
             except BenchError as e:
                 vals[srv.kind] = "ERROR"
                 fail("pull", label, srv, e)
-        row("pull", label, "MB/s", "higher", vals, cpu,
-            ("same blob, page-cached on both" if conc == 1 else "%d x the whole blob at once" % conc) +
-            "; median of %d" % P["pull_reps"])
+        note = (("same blob, page-cached on both" if conc == 1 else "%d x the whole blob at once" % conc) +
+                "; median of %d" % P["pull_reps"])
+        if conc in ceiling and isinstance(vals.get("berth"), float):
+            LIMITS["sendfile_same_file_bytes_per_s_%d_streams" % conc] = ceiling[conc] * 1e6
+            pct = 100 * vals["berth"] / ceiling[conc]
+            log("  berth at %.0f%% of a minimal sendfile server of the same file (%.0f MB/s)" % (pct, ceiling[conc]))
+            note += "; berth at %.0f%% of a minimal sendfile server of the same file to the same client (%.0f MB/s)" % (pct, ceiling[conc])
+        row("pull", label, "MB/s", "higher", vals, cpu, note)
 
 
 def wrk_get(srv, path, secs):
