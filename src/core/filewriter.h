@@ -24,7 +24,8 @@ int berth_filewriter_open(int fd, int64_t size, struct berth_filewriter **out);
 /* Appends len bytes. A write error may surface here or at a later write or flush. */
 int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t len);
 /* Every byte written so far is in the file (not necessarily durable: fdatasync or syncfs
- * does that). Returns the first error of any write since the last flush. */
+ * does that). Returns a background write error that no write has reported yet; after an
+ * error, berth_filewriter_size is the file's length. */
 int berth_filewriter_flush(struct berth_filewriter *w);
 /* Bytes in the stream so far (after a failed write or flush: the length of the file). */
 int64_t berth_filewriter_size(const struct berth_filewriter *w);

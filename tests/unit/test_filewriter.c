@@ -36,9 +36,7 @@ static void fill_stream(void)
 static int scratch(const char *dir, char *path, size_t len)
 {
 	snprintf(path, len, "%s/berth-fw-XXXXXX", dir);
-	int fd = mkstemp(path);
-	if (fd < 0) return -1;
-	return fd;
+	return mkstemp(path);
 }
 
 static int64_t file_size(const char *path)
