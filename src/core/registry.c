@@ -362,6 +362,13 @@ static int names_push(void *ctx, const char *name, size_t len)
 	return 0;
 }
 
+static void upload_discard(struct berth_registry *r, const char *id, int anonymous)
+{
+	(void)r->store->ops->upload_remove(r->store, id);
+	if (!anonymous) (void)r->meta->ops->upload_delete(r->meta, id);
+	session_forget(r, id);
+}
+
 struct janitor_ctx {
 	struct berth_registry *r;
 	struct names_vec ids;
@@ -383,9 +390,7 @@ void berth_registry_janitor(struct berth_registry *r, int at_startup)
 	size_t removed = 0;
 	if (r->meta->ops->uploads_expired(r->meta, before, names_push, &j.ids) == BERTH_OK) {
 		for (size_t i = 0; i < j.ids.n; i++) {
-			(void)r->store->ops->upload_remove(r->store, j.ids.names[i]);
-			(void)r->meta->ops->upload_delete(r->meta, j.ids.names[i]);
-			session_forget(r, j.ids.names[i]);
+			upload_discard(r, j.ids.names[i], 0);
 			removed++;
 		}
 	}
@@ -490,13 +495,6 @@ berth_err berth_registry_upload_status(struct berth_registry *r, const char *rep
 	e = r->store->ops->upload_size(r->store, id, size);
 	if (e == BERTH_EUPLOAD_UNKNOWN) session_lost(r, id);
 	return e;
-}
-
-static void upload_discard(struct berth_registry *r, const char *id, int anonymous)
-{
-	(void)r->store->ops->upload_remove(r->store, id);
-	if (!anonymous) (void)r->meta->ops->upload_delete(r->meta, id);
-	session_forget(r, id);
 }
 
 berth_err berth_registry_upload_cancel(struct berth_registry *r, const char *repo,
