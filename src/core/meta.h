@@ -163,9 +163,18 @@ struct berth_meta_ops {
 	berth_err (*gc_blob_forget)(struct berth_meta *m, const char *digest, int *forgotten);
 
 	/* Records a new session of repo, or BERTH_ETOOMANY when repo already has `limit` open
-	 * sessions (0 = no limit). One atomic step: concurrent starts cannot overshoot. */
+	 * sessions (0 = no limit). One atomic step: concurrent starts cannot overshoot.
+	 * The record may stay in memory only (deferred) until uploads_save writes it; every
+	 * operation here sees a deferred session like a written one, and one that ends while
+	 * still deferred (published, deleted) is never written at all. Most sessions of a
+	 * monolithic push live a millisecond: deferring spares them two writes. */
 	berth_err (*upload_create)(struct berth_meta *m, const char *id, const char *repo,
 				   int64_t now, unsigned limit);
+	/* Writes deferred session records, in one transaction: id's (NULL: none in particular)
+	 * and every one deferred for at least min_age_ms. *left (may be NULL): how many stay
+	 * deferred. Freeing the driver writes them all. */
+	berth_err (*uploads_save)(struct berth_meta *m, const char *id, unsigned min_age_ms,
+				  size_t *left);
 	/* BERTH_EUPLOAD_UNKNOWN unless id is a session of repo (repo NULL: of any repository). */
 	berth_err (*upload_get)(struct berth_meta *m, const char *id, const char *repo,
 				int64_t *created);

@@ -251,6 +251,16 @@ struct up_count {
 	char repo[]; /* NUL-terminated */
 };
 
+/* A session record not written yet (upload_create in meta.h): kept in a hash table by id
+ * until uploads_save writes it or its session ends first. */
+struct up_pending {
+	struct up_pending *next;
+	int64_t created; /* as given to upload_create */
+	int64_t born_ms; /* monotonic, for uploads_save's min_age_ms */
+	const char *repo; /* points into id's buffer */
+	char id[];
+};
+
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
@@ -272,10 +282,16 @@ struct sq_meta {
 	 * never catches up, the WAL never restarts and every commit asks for another. */
 	pthread_mutex_t wlock;
 	struct conn *writer;
-	/* Open upload sessions per repository (for the limit), built from the uploads table at
-	 * open and changed with its rows, under wlock. An index on repo would cost a page write
-	 * per session start and end. */
+	/* plock guards the two tables below (lock order: wlock, then plock). A session start
+	 * takes only plock, so it never waits for a publishing transaction. */
+	pthread_mutex_t plock;
+	/* Open upload sessions per repository (for the limit), deferred ones included, built
+	 * from the uploads table at open. An index on repo would cost a page write per session
+	 * start and end. */
 	struct up_count *up_counts[UP_COUNT_BUCKETS];
+	/* Deferred session records, by id. */
+	struct up_pending *pending[UP_COUNT_BUCKETS];
+	size_t npending;
 };
 
 static void conn_close(struct conn *c)
@@ -463,7 +479,7 @@ static unsigned up_bucket(const char *repo)
 	return h % UP_COUNT_BUCKETS;
 }
 
-/* Open sessions of repo. Caller holds wlock. */
+/* Open sessions of repo. Caller holds plock. */
 static int64_t up_count_get(struct sq_meta *m, const char *repo)
 {
 	for (struct up_count *u = m->up_counts[up_bucket(repo)]; u; u = u->next)
@@ -471,7 +487,7 @@ static int64_t up_count_get(struct sq_meta *m, const char *repo)
 	return 0;
 }
 
-/* Adds delta to repo's count; an entry that reaches 0 goes. Caller holds wlock. */
+/* Adds delta to repo's count; an entry that reaches 0 goes. Caller holds plock. */
 static berth_err up_count_add(struct sq_meta *m, const char *repo, int64_t delta)
 {
 	struct up_count **pp = &m->up_counts[up_bucket(repo)], *u;
@@ -508,6 +524,48 @@ static void up_counts_clear(struct sq_meta *m)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The link that holds id's deferred record, or the empty link at the end of its chain.
+ * Caller holds plock. */
+static struct up_pending **pending_find(struct sq_meta *m, const char *id)
+{
+	struct up_pending **pp = &m->pending[up_bucket(id)];
+	while (*pp && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
+	return pp;
+}
+
+static berth_err pending_add(struct sq_meta *m, const char *id, const char *repo, int64_t created)
+{
+	size_t il = strlen(id), rl = strlen(repo);
+	struct up_pending **pp = pending_find(m, id), *p;
+	if (*pp) return BERTH_EDB; /* an id is random and used once: never here */
+	if (!(p = malloc(sizeof *p + il + 1 + rl + 1))) return BERTH_ENOMEM;
+	memcpy(p->id, id, il + 1);
+	memcpy(p->id + il + 1, repo, rl + 1);
+	p->repo = p->id + il + 1;
+	p->created = created;
+	p->born_ms = mono_ms();
+	p->next = NULL;
+	*pp = p;
+	m->npending++;
+	return BERTH_OK;
+}
+
+/* Unlinks and frees *pp. Caller holds plock. */
+static void pending_drop(struct sq_meta *m, struct up_pending **pp)
+{
+	struct up_pending *p = *pp;
+	*pp = p->next;
+	free(p);
+	m->npending--;
+}
+
 static struct conn *writer_take(struct berth_meta *mm)
 {
 	struct sq_meta *m = (struct sq_meta *)mm;
@@ -540,10 +598,11 @@ static berth_err conn_sync(struct conn *c, int full)
 	return rc == SQLITE_OK ? BERTH_OK : db_err(c->db, rc, "synchronous");
 }
 
-/* ended[i]: item i's session row went (for the counts, once the transaction commits). */
+/* ended[i]: item i's session row went (for the counts, once the transaction commits);
+ * deferred[i]: its session has no row to delete. */
 static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
 			       const struct berth_meta_publish *items, size_t n, int durable,
-			       unsigned char *ended)
+			       unsigned char *ended, const unsigned char *deferred)
 {
 	sqlite3_stmt *s;
 	berth_err e;
@@ -569,7 +628,7 @@ static berth_err blobs_publish(struct conn *c, struct sq_meta *sm,
 		sqlite3_bind_int64(s, 1, rid);
 		bind_text(s, 2, it->digest->s);
 		if ((e = exec_stmt(c, s, "link blob"))) goto fail;
-		if (it->upload_id) {
+		if (it->upload_id && !deferred[i]) {
 			e = BERTH_EDB;
 			if (!(s = stmt(c, S_UP_DEL))) goto fail;
 			bind_text(s, 1, it->upload_id);
@@ -593,14 +652,30 @@ static berth_err sq_blobs_publish(struct berth_meta *m, const struct berth_meta_
 				  size_t n, int durable)
 {
 	struct sq_meta *sm = (struct sq_meta *)m;
-	unsigned char *ended = calloc(n ? n : 1, 1);
+	unsigned char *ended = calloc(n ? n : 1, 2), *deferred = ended + (n ? n : 1);
 	struct conn *c;
 	berth_err e;
 	if (!ended) return BERTH_ENOMEM;
 	c = writer_take(m);
-	e = blobs_publish(c, sm, items, n, durable, ended);
-	for (size_t i = 0; !e && i < n; i++)
+	/* Holding wlock, no save can write a deferred record meanwhile. */
+	pthread_mutex_lock(&sm->plock);
+	for (size_t i = 0; i < n; i++)
+		deferred[i] = items[i].upload_id && *pending_find(sm, items[i].upload_id);
+	pthread_mutex_unlock(&sm->plock);
+	e = blobs_publish(c, sm, items, n, durable, ended, deferred);
+	pthread_mutex_lock(&sm->plock);
+	for (size_t i = 0; !e && i < n; i++) {
+		if (deferred[i]) {
+			/* Still there unless a DELETE of the session ended it meanwhile. */
+			struct up_pending **pp = pending_find(sm, items[i].upload_id);
+			if (*pp) {
+				pending_drop(sm, pp);
+				ended[i] = 1;
+			}
+		}
 		if (ended[i]) (void)up_count_add(sm, items[i].repo, -1);
+	}
+	pthread_mutex_unlock(&sm->plock);
 	writer_give(m);
 	free(ended);
 	return e;
@@ -1347,23 +1422,60 @@ static berth_err sq_upload_create(struct berth_meta *m, const char *id, const ch
 				  int64_t now, unsigned limit)
 {
 	struct sq_meta *sm = (struct sq_meta *)m;
-	struct conn *c = writer_take(m);
-	sqlite3_stmt *s = NULL;
 	berth_err e = BERTH_ETOOMANY;
-	/* Checked and counted under wlock, which every change to the uploads table holds:
-	 * concurrent starts cannot overshoot. The count is taken before the insert so running
-	 * out of memory leaves nothing behind. */
+	/* Checked and counted under plock, which every change to the sessions holds:
+	 * concurrent starts cannot overshoot. The record is deferred (see meta.h). */
+	pthread_mutex_lock(&sm->plock);
 	if (limit && up_count_get(sm, repo) >= (int64_t)limit) goto out;
 	if ((e = up_count_add(sm, repo, 1))) goto out;
-	e = BERTH_EDB;
-	if ((s = stmt(c, S_UP_INS))) {
-		bind_text(s, 1, id);
-		bind_text(s, 2, repo);
-		sqlite3_bind_int64(s, 3, now);
-		e = exec_stmt(c, s, "insert upload");
-	}
-	if (e) (void)up_count_add(sm, repo, -1);
+	if ((e = pending_add(sm, id, repo, now))) (void)up_count_add(sm, repo, -1);
 out:
+	pthread_mutex_unlock(&sm->plock);
+	return e;
+}
+
+/* Writes the deferred records of sessions selected by id / min_age_ms (meta.h). */
+static berth_err sq_uploads_save(struct berth_meta *m, const char *id, unsigned min_age_ms,
+				 size_t *left)
+{
+	struct sq_meta *sm = (struct sq_meta *)m;
+	struct conn *c = writer_take(m);
+	int64_t now = mono_ms();
+	size_t chosen = 0;
+	berth_err e = BERTH_OK;
+	/* plock stays held through the transaction: no record may end while it is written. */
+	pthread_mutex_lock(&sm->plock);
+	for (size_t b = 0; b < UP_COUNT_BUCKETS && !e; b++) {
+		for (struct up_pending *p = sm->pending[b]; p && !e; p = p->next) {
+			sqlite3_stmt *s;
+			if (!(id && strcmp(p->id, id) == 0) && now - p->born_ms < (int64_t)min_age_ms)
+				continue;
+			if (chosen++ == 0 && (e = tx(c, S_BEGIN))) break;
+			if (!(s = stmt(c, S_UP_INS))) {
+				e = BERTH_EDB;
+				break;
+			}
+			bind_text(s, 1, p->id);
+			bind_text(s, 2, p->repo);
+			sqlite3_bind_int64(s, 3, p->created);
+			e = exec_stmt(c, s, "insert upload");
+		}
+	}
+	if (chosen && !e) e = tx(c, S_COMMIT);
+	if (chosen && e) rollback(c);
+	/* Written: the same selection leaves the table. */
+	for (size_t b = 0; b < UP_COUNT_BUCKETS && chosen && !e; b++) {
+		struct up_pending **pp = &sm->pending[b];
+		while (*pp) {
+			if ((id && strcmp((*pp)->id, id) == 0) ||
+			    now - (*pp)->born_ms >= (int64_t)min_age_ms)
+				pending_drop(sm, pp);
+			else
+				pp = &(*pp)->next;
+		}
+	}
+	if (left) *left = sm->npending;
+	pthread_mutex_unlock(&sm->plock);
 	writer_give(m);
 	return e;
 }
@@ -1371,6 +1483,19 @@ out:
 static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char *repo,
 			       int64_t *created)
 {
+	struct sq_meta *sm = (struct sq_meta *)m;
+	struct up_pending *p;
+	int known = 0, mine = 0;
+	pthread_mutex_lock(&sm->plock);
+	if ((p = *pending_find(sm, id))) {
+		known = 1;
+		mine = !repo || strcmp(p->repo, repo) == 0;
+		*created = p->created;
+	}
+	pthread_mutex_unlock(&sm->plock);
+	/* Not deferred: written before (a save commits before its records leave the table),
+	 * or unknown. */
+	if (known) return mine ? BERTH_OK : BERTH_EUPLOAD_UNKNOWN;
 	CONN_OR_FAIL(m, c);
 	sqlite3_stmt *s = stmt(c, repo ? S_UP_GET : S_UP_GET_ANY);
 	berth_err e = BERTH_OK;
@@ -1388,17 +1513,30 @@ static berth_err sq_upload_get(struct berth_meta *m, const char *id, const char 
 
 static berth_err sq_upload_delete(struct berth_meta *m, const char *id)
 {
+	struct sq_meta *sm = (struct sq_meta *)m;
 	struct conn *c = writer_take(m);
-	sqlite3_stmt *s = stmt(c, S_UP_DEL);
+	sqlite3_stmt *s;
+	struct up_pending **pp;
 	berth_err e = BERTH_EDB;
 	int rc;
-	if (!s) goto out;
+	pthread_mutex_lock(&sm->plock);
+	if (*(pp = pending_find(sm, id))) {
+		(void)up_count_add(sm, (*pp)->repo, -1);
+		pending_drop(sm, pp);
+		pthread_mutex_unlock(&sm->plock);
+		e = BERTH_OK;
+		goto out;
+	}
+	pthread_mutex_unlock(&sm->plock);
+	if (!(s = stmt(c, S_UP_DEL))) goto out;
 	bind_text(s, 1, id);
 	/* RETURNING: the whole delete runs in the first step, which yields the row's repo. */
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		const char *repo = (const char *)sqlite3_column_text(s, 0);
-		if (repo) (void)up_count_add((struct sq_meta *)m, repo, -1);
+		pthread_mutex_lock(&sm->plock);
+		if (repo) (void)up_count_add(sm, repo, -1);
+		pthread_mutex_unlock(&sm->plock);
 		e = BERTH_OK;
 	} else {
 		e = rc == SQLITE_DONE ? BERTH_EUPLOAD_UNKNOWN : db_err(c->db, rc, "delete upload");
@@ -1412,6 +1550,9 @@ out:
 static berth_err sq_uploads_expired(struct berth_meta *m, int64_t before, berth_meta_name_fn fn,
 				    void *ctx)
 {
+	/* Deferred records are young: write them all rather than search two places. */
+	berth_err e = sq_uploads_save(m, NULL, 0, NULL);
+	if (e) return e;
 	CONN_OR_FAIL(m, c);
 	sqlite3_stmt *s = stmt(c, S_UP_EXPIRED);
 	if (!s) return BERTH_EDB;
@@ -1424,6 +1565,10 @@ static void sq_free(struct berth_meta *mm)
 	struct sq_meta *m = (struct sq_meta *)mm;
 	struct conn *c, *next;
 	if (!m) return;
+	if (m->writer && m->npending && sq_uploads_save(mm, NULL, 0, NULL) != BERTH_OK)
+		berth_log(BERTH_LOG_ERROR, "meta: %zu upload sessions not saved", m->npending);
+	for (size_t b = 0; b < UP_COUNT_BUCKETS; b++)
+		while (m->pending[b]) pending_drop(m, &m->pending[b]);
 	pthread_key_delete(m->key);
 	for (c = m->conns; c; c = next) {
 		next = c->next;
@@ -1431,6 +1576,7 @@ static void sq_free(struct berth_meta *mm)
 	}
 	conn_close(m->writer);
 	up_counts_clear(m);
+	pthread_mutex_destroy(&m->plock);
 	pthread_mutex_destroy(&m->wlock);
 	pthread_mutex_destroy(&m->lock);
 	free(m->path);
@@ -1468,6 +1614,7 @@ static const struct berth_meta_ops sq_ops = {
 	.upload_create = sq_upload_create,
 	.upload_get = sq_upload_get,
 	.upload_delete = sq_upload_delete,
+	.uploads_save = sq_uploads_save,
 	.uploads_expired = sq_uploads_expired,
 };
 
@@ -1522,7 +1669,9 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	m->durable = durable;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->wlock, NULL);
+	pthread_mutex_init(&m->plock, NULL);
 	if (pthread_key_create(&m->key, NULL) != 0) {
+		pthread_mutex_destroy(&m->plock);
 		pthread_mutex_destroy(&m->wlock);
 		pthread_mutex_destroy(&m->lock);
 		free(m);

@@ -66,6 +66,10 @@ struct berth_registry {
 	pthread_cond_t qcond;
 	struct berth_registry_commit *qhead, **qtail;
 	int stopping;
+	/* A session start may have left its record deferred (meta.h, upload_create): the
+	 * committer then writes records at least SESSION_SAVE_MS old, every SESSION_SAVE_MS. */
+	atomic_int sessions_deferred;
+	int64_t next_save_ms; /* committer only */
 };
 
 struct berth_upload_writer {
@@ -268,6 +272,18 @@ static void new_uuid(char id[BERTH_UPLOAD_ID_LEN + 1])
 
 static void *committer_main(void *arg);
 
+/* A new session's record is written once it is SESSION_SAVE_MS old, by the committer's next
+ * save (every SESSION_SAVE_MS): a kill -9 within about twice that loses a session that holds
+ * no bytes yet (a PATCH saves its session before answering). */
+#define SESSION_SAVE_MS 100
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 			     const struct berth_registry_opts *opts, struct berth_registry **out)
 {
@@ -278,7 +294,11 @@ berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 	r->opts = *opts;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->qlock, NULL);
-	pthread_cond_init(&r->qcond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* for the committer's timed waits */
+	pthread_cond_init(&r->qcond, &ca);
+	pthread_condattr_destroy(&ca);
 	r->qtail = &r->qhead;
 	if (pthread_create(&r->committer, NULL, committer_main, r) != 0) {
 		pthread_cond_destroy(&r->qcond);
@@ -477,7 +497,18 @@ berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo
 		return e;
 	}
 	session_note(r, id, repo);
+	if (!atomic_exchange(&r->sessions_deferred, 1)) {
+		/* The committer may be asleep with nothing to do: it has a record to save. */
+		pthread_mutex_lock(&r->qlock);
+		pthread_cond_signal(&r->qcond);
+		pthread_mutex_unlock(&r->qlock);
+	}
 	return BERTH_OK;
+}
+
+berth_err berth_registry_upload_keep(struct berth_registry *r, const char *id)
+{
+	return r->meta->ops->uploads_save(r->meta, id, SESSION_SAVE_MS, NULL);
 }
 
 /* A session whose staged object is gone is dead: its row and cache entry go too. */
@@ -746,19 +777,49 @@ static void keep_staged(struct berth_registry *r, struct berth_registry_commit *
  * stable storage, at one flush per round instead of two. A lone large blob with nothing
  * pending flushes just its own file, name and metadata instead: a filesystem-wide flush
  * would also write out everyone else's dirty data. */
+/* Writes the session records deferred for SESSION_SAVE_MS or longer, at most once per
+ * SESSION_SAVE_MS (once a second after a failure). Committer thread only. */
+static void sessions_save(struct berth_registry *r)
+{
+	int64_t now = mono_ms();
+	size_t left = 0;
+	berth_err e;
+	if (!atomic_load(&r->sessions_deferred) || now < r->next_save_ms) return;
+	/* Cleared before saving: a session started meanwhile sets it again. */
+	atomic_store(&r->sessions_deferred, 0);
+	e = r->meta->ops->uploads_save(r->meta, NULL, SESSION_SAVE_MS, &left);
+	r->next_save_ms = now + (e ? 1000 : SESSION_SAVE_MS);
+	if (e || left) atomic_store(&r->sessions_deferred, 1);
+}
+
 static void *committer_main(void *arg)
 {
 	struct berth_registry *r = arg;
 	struct berth_registry_commit *pending = NULL;
 	for (;;) {
 		struct berth_registry_commit *list;
+		int stopping;
 		pthread_mutex_lock(&r->qlock);
-		while (!r->qhead && !r->stopping && !pending) pthread_cond_wait(&r->qcond, &r->qlock);
+		while (!r->qhead && !r->stopping && !pending) {
+			if (!atomic_load(&r->sessions_deferred)) {
+				pthread_cond_wait(&r->qcond, &r->qlock);
+				continue;
+			}
+			int64_t now = mono_ms();
+			int64_t at = r->next_save_ms > now ? r->next_save_ms : now + SESSION_SAVE_MS;
+			struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000};
+			if (pthread_cond_timedwait(&r->qcond, &r->qlock, &ts) == ETIMEDOUT) break;
+		}
 		list = r->qhead;
 		r->qhead = NULL;
 		r->qtail = &r->qhead;
+		stopping = r->stopping;
 		pthread_mutex_unlock(&r->qlock);
-		if (!list && !pending) break; /* stopping, and nothing left */
+		sessions_save(r);
+		if (!list && !pending) {
+			if (stopping) break; /* nothing left; the driver writes what is deferred */
+			continue;
+		}
 		if (!r->opts.durable) {
 			stage_commits(r, list, 0);
 			finish_commits(r, list, BERTH_OK);

@@ -68,8 +68,12 @@ berth_err berth_registry_blob_mount(struct berth_registry *r, const char *repo,
 
 /* ---- uploads ---- */
 #define BERTH_UPLOAD_ID_LEN 36
+/* A new session. Its record may be written up to ~2 x 100 ms later (meta.h, upload_create):
+ * a crash before that loses the session, which holds no bytes yet. */
 berth_err berth_registry_upload_start(struct berth_registry *r, const char *repo,
 				      char id[BERTH_UPLOAD_ID_LEN + 1]) BERTH_MUST_CHECK;
+/* Makes sure the session's record is written: call before acknowledging bytes it holds. */
+berth_err berth_registry_upload_keep(struct berth_registry *r, const char *id) BERTH_MUST_CHECK;
 /* Bytes received so far. */
 berth_err berth_registry_upload_status(struct berth_registry *r, const char *repo,
 				       const char *id, int64_t *size) BERTH_MUST_CHECK;

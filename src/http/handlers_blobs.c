@@ -317,6 +317,8 @@ static enum MHD_Result upload_patch(struct req *q)
 {
 	int64_t size = 0;
 	berth_err e = end_body(q, &size);
+	/* The session is on record before the client hears its bytes were taken. */
+	if (!e) e = berth_registry_upload_keep(q->reg, q->upload_id);
 	if (e) return upload_error(q, e, q->err_detail);
 	struct MHD_Response *r = resp_empty();
 	upload_location(q, r, size);

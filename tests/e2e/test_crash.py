@@ -317,10 +317,11 @@ def test_kill_mid_patch_then_resume(ctx):
 
 @suite.test
 def test_sessions_survive_kill9(ctx):
-    """Sessions answered 202 (empty, or holding an acknowledged chunk) survive a kill -9 that
-    follows at once: after the restart each reports its offset, takes its PUT and is
-    published. With a per-repository session limit, the sessions held across the restart
-    still count (429), and finishing them frees the places."""
+    """Sessions answered 202 survive a kill -9: one holding an acknowledged chunk at once,
+    an empty one once its record is written (berth defers it up to ~200 ms; the test waits
+    0.4 s). After the restart each reports its offset, takes its PUT and is published. With
+    a per-repository session limit, the sessions held across the restart still count (429),
+    and finishing them frees the places."""
     berth = ctx["args"].kind == "berth"
     limit = 12
     env = dict(ctx["env"])
@@ -342,6 +343,7 @@ def test_sessions_survive_kill9(ctx):
     if berth:
         st, _, _ = reg.request("POST", "/v2/%s/blobs/uploads/" % repo)
         eq(st, 429, "POST past the session limit")
+    time.sleep(0.4)
     reg.kill9()
     reg.start(env=env, data_dir=reg.data_dir, port=reg.port)
     if berth:
@@ -358,6 +360,42 @@ def test_sessions_survive_kill9(ctx):
         st, got = get_blob(reg, repo, digest)
         eq((st, got == data), (200, True), "GET blob after PUT")
     start_upload(reg, repo)  # the finished sessions freed their places
+    reg.stop()
+
+
+@suite.test
+def test_young_empty_sessions_kill9(ctx):
+    """A kill -9 right after POSTs, before their records may be written: after the restart
+    each session either answers as before (204, empty) or is cleanly unknown (404 to status
+    and PUT), and an unknown one leaves no staged file behind. Pushing again works."""
+    reg = new_registry(ctx)
+    repo = "crash/young"
+    locs = [start_upload(reg, repo) for _ in range(20)]
+    reg.kill9()
+    reg.start(env=ctx["env"], data_dir=reg.data_dir, port=reg.port)
+    updir = os.path.join(reg.data_dir, "store", "uploads")
+    kept = lost = 0
+    for loc in locs:
+        uid = urllib.parse.urlsplit(loc).path.rstrip("/").rsplit("/", 1)[-1]
+        st, h, body = reg.request("GET", loc)
+        if st == 204:
+            kept += 1
+            eq(h.get("range"), None, "an empty session has no Range")
+            data = os.urandom(1000)
+            finish_upload(reg, loc, sha256(data), data)
+            eq(blob_status(reg, repo, sha256(data))[0], 200, "blob pushed into a kept session")
+            continue
+        lost += 1
+        eq(st, 404, "status of a lost session (%s)" % body[:200])
+        data = os.urandom(1000)
+        st, _, body = reg.request("PUT", with_digest(loc, sha256(data)), data,
+                                  {"Content-Type": "application/octet-stream"})
+        eq(st, 404, "PUT into a lost session")
+        eq(b"BLOB_UPLOAD_UNKNOWN" in body, True, "PUT into a lost session: error code")
+        if reg.kind == "berth":
+            eq(os.path.exists(os.path.join(updir, uid)), False, "staged file of a lost session")
+    print("  note: %d sessions kept, %d lost" % (kept, lost))
+    push_blob(reg, repo, os.urandom(5000))
     reg.stop()
 
 

@@ -696,6 +696,87 @@ static void test_upload_session_limit(void)
 	berth_registry_free(r);
 }
 
+/* Rows of the uploads table for id (NULL: all), read with a connection of our own. */
+static int upload_rows(const char *id)
+{
+	char db[512];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *s = NULL;
+	int n = -1;
+	snprintf(db, sizeof db, "%s/meta.db", root);
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, id ? "SELECT count(*) FROM uploads WHERE id=?1"
+				     : "SELECT count(*) FROM uploads",
+			       -1, &s, NULL) == SQLITE_OK) {
+		if (id) sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	return n;
+}
+
+/* A new session's record is deferred: a session that ends at once (published, cancelled)
+ * is never written; one that lives on is written by the committer within ~200 ms, before
+ * a chunk is acknowledged (upload_keep), and when the registry closes. Meanwhile it behaves
+ * like any other: status, repository check, limit. */
+static void test_deferred_session_records(void)
+{
+	char a[BERTH_UPLOAD_ID_LEN + 1], b[BERTH_UPLOAD_ID_LEN + 1], c[BERTH_UPLOAD_ID_LEN + 1];
+	char x[BERTH_UPLOAD_ID_LEN + 1]; /* for starts that must fail */
+	struct berth_upload_writer *w = NULL;
+	struct berth_digest d = dig("deferred");
+	int64_t size = -1;
+	struct berth_registry *r;
+	uploads_limit = 2;
+	r = open_reg(1);
+	uploads_limit = 0;
+	int before = upload_rows(NULL);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", a), BERTH_OK);
+	CHECK_EQ_INT(upload_rows(a), 0);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "def/a", a, &size), BERTH_OK);
+	CHECK_EQ_INT(size, 0);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "def/b", a, &size), BERTH_EUPLOAD_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", x), BERTH_ETOOMANY);
+	/* Ended while deferred: published (a) and cancelled (b), never written, places freed. */
+	CHECK_EQ_INT(berth_registry_upload_writer(r, "def/a", a, 0, 0, &w), BERTH_OK);
+	CHECK_EQ_INT(berth_upload_writer_write(w, "deferred", 8), BERTH_OK);
+	berth_upload_writer_close(w);
+	CHECK_EQ_INT(berth_registry_upload_finish(r, "def/a", a, &d, NULL), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_status(r, "def/a", b, &size), BERTH_EUPLOAD_UNKNOWN);
+	CHECK_EQ_INT(upload_rows(NULL), before);
+	/* Kept before a chunk's 202. */
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", a), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_keep(r, a), BERTH_OK);
+	CHECK_EQ_INT(upload_rows(a), 1);
+	/* Saved by the committer while nothing else happens. */
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", x), BERTH_ETOOMANY);
+	CHECK_EQ_INT(upload_rows(b), 0);
+	for (int i = 0; i < 100 && upload_rows(b) == 0; i++) usleep(10000);
+	CHECK_EQ_INT(upload_rows(b), 1);
+	/* A written session ends like before: its row goes. */
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(upload_rows(b), 0);
+	/* Closing writes what is deferred: the session is there after a restart. */
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/c", c), BERTH_OK);
+	berth_registry_free(r);
+	CHECK_EQ_INT(upload_rows(c), 1);
+	uploads_limit = 2;
+	r = open_reg(1);
+	uploads_limit = 0;
+	CHECK_EQ_INT(berth_registry_upload_status(r, "def/c", c, &size), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_start(r, "def/a", x), BERTH_ETOOMANY); /* a + b */
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "def/a", a), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "def/a", b), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_upload_cancel(r, "def/c", c), BERTH_OK);
+	berth_registry_free(r);
+	CHECK_EQ_INT(upload_rows(NULL), before);
+}
+
 /* A metadata database of schema version 1 (sessions in a rowid table with an index on id
  * and one on repo) opens with its sessions intact: resumable, and counted for the limit. */
 static void test_sessions_migrate_from_v1(void)
@@ -847,6 +928,7 @@ int main(void)
 	T_RUN(test_lineage_and_labels);
 	T_RUN(test_gc_retention_and_sweep);
 	T_RUN(test_upload_session_limit);
+	T_RUN(test_deferred_session_records);
 	T_RUN(test_golden_require);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
