@@ -47,7 +47,8 @@ struct dio {
 struct berth_filewriter {
 	int fd;
 	int64_t size;    /* bytes of the stream so far */
-	int64_t taken;   /* bytes this writer took (the direct switch threshold) */
+	int64_t taken;   /* bytes this writer took, against direct_after */
+	int64_t direct_after;
 	int64_t flushed; /* buffered path: writeback started up to here */
 	int no_direct;   /* stay buffered: the file refused O_DIRECT, or it failed once */
 	struct dio *d;   /* the direct path, while on */
@@ -284,12 +285,15 @@ static int buffered_write(struct berth_filewriter *w, const char *buf, size_t le
 	return 0;
 }
 
-int berth_filewriter_open(int fd, int64_t size, struct berth_filewriter **out)
+int berth_filewriter_open(int fd, int64_t size, int64_t direct_after,
+			  struct berth_filewriter **out)
 {
 	struct berth_filewriter *w = calloc(1, sizeof *w);
 	if (!w) return ENOMEM;
 	w->fd = fd;
 	w->size = size;
+	w->direct_after = direct_after;
+	w->no_direct = direct_after < 0;
 	w->flushed = size;
 	*out = w;
 	return 0;
@@ -299,7 +303,7 @@ int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t l
 {
 	int e;
 	if (len == 0) return 0;
-	if (!w->d && !w->no_direct && w->taken >= BERTH_FILEWRITER_DIRECT_AFTER) dio_start(w);
+	if (!w->d && !w->no_direct && w->taken >= w->direct_after) dio_start(w);
 	e = w->d ? direct_write(w, buf, len) : buffered_write(w, buf, len);
 	if (!e) w->taken += (int64_t)len;
 	return e;

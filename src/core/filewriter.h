@@ -1,7 +1,7 @@
 /* filewriter.h — appends a stream to a file at the disk's speed.
  *
  * A short stream goes through the page cache (cheap, and a group commit makes it durable). Once
- * a writer has taken BERTH_FILEWRITER_DIRECT_AFTER bytes it switches the file to O_DIRECT: bytes
+ * a writer has taken direct_after bytes (berth_filewriter_open) it switches the file to O_DIRECT: bytes
  * are gathered into a few aligned buffers that a background thread writes while the caller goes
  * on receiving and hashing the next ones. The page cache then costs neither the copy nor the
  * writeback, and the disk writes while the network reads. A filesystem without O_DIRECT keeps
@@ -15,12 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BERTH_FILEWRITER_DIRECT_AFTER ((int64_t)4 << 20)
-
 struct berth_filewriter;
 
-/* Takes ownership of fd (opened O_RDWR, without O_APPEND), whose current length is size. */
-int berth_filewriter_open(int fd, int64_t size, struct berth_filewriter **out);
+/* Takes ownership of fd (opened O_RDWR, without O_APPEND), whose current length is size. The
+ * writer switches to O_DIRECT once it has taken direct_after bytes (< 0: never). */
+int berth_filewriter_open(int fd, int64_t size, int64_t direct_after,
+			  struct berth_filewriter **out);
 /* Appends len bytes. A write error may surface here or at a later write or flush. */
 int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t len);
 /* Every byte written so far is in the file (not necessarily durable: fdatasync or syncfs

@@ -15,6 +15,7 @@
 #include "t.h"
 
 #define STREAM ((size_t)13 << 20)
+#define DIRECT_AFTER ((int64_t)4 << 20) /* the switch, inside the stream */
 
 static unsigned char *stream;
 static const char *dirs[2];
@@ -85,7 +86,7 @@ static void test_whole_stream(void)
 		int fd = scratch(dirs[i], path, sizeof path);
 		CHECK(fd >= 0);
 		if (fd < 0) continue;
-		CHECK_EQ_INT(berth_filewriter_open(fd, 0, &w), 0);
+		CHECK_EQ_INT(berth_filewriter_open(fd, 0, DIRECT_AFTER, &w), 0);
 		CHECK_EQ_INT(write_pieces(w, 0, STREAM), 0);
 		CHECK_EQ_INT(berth_filewriter_size(w), STREAM);
 		CHECK_EQ_INT(berth_filewriter_flush(w), 0);
@@ -112,7 +113,7 @@ static void test_resumed_chunks(void)
 			struct berth_filewriter *w = NULL;
 			fd = open(path, O_RDWR);
 			CHECK(fd >= 0);
-			CHECK_EQ_INT(berth_filewriter_open(fd, (int64_t)at, &w), 0);
+			CHECK_EQ_INT(berth_filewriter_open(fd, (int64_t)at, DIRECT_AFTER, &w), 0);
 			CHECK_EQ_INT(write_pieces(w, at, cuts[c]), 0);
 			if (c != 1) CHECK_EQ_INT(berth_filewriter_flush(w), 0);
 			berth_filewriter_close(w);
@@ -139,7 +140,7 @@ static void test_write_error(void)
 		lim = old;
 		lim.rlim_cur = (9 << 20) + 1234;
 		CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
-		CHECK_EQ_INT(berth_filewriter_open(fd, 0, &w), 0);
+		CHECK_EQ_INT(berth_filewriter_open(fd, 0, DIRECT_AFTER, &w), 0);
 		e = write_pieces(w, 0, STREAM);
 		if (!e) e = berth_filewriter_flush(w);
 		setrlimit(RLIMIT_FSIZE, &old);
