@@ -770,13 +770,6 @@ static void keep_staged(struct berth_registry *r, struct berth_registry_commit *
  * the pipelined group commit, whose one flush per round is shared. */
 #define LONE_COMMIT_MIN ((int64_t)1 << 20)
 
-/* Group commit, pipelined. Each round makes one filesystem-wide flush (syncfs) that does two
- * jobs: it makes the newly queued blobs' bytes durable before they are renamed into place,
- * and it makes the previous round's renames and metadata durable, whose clients are answered
- * right after it. So a client hears 201 only once its blob, its name and its metadata are on
- * stable storage, at one flush per round instead of two. A lone large blob with nothing
- * pending flushes just its own file, name and metadata instead: a filesystem-wide flush
- * would also write out everyone else's dirty data. */
 /* Writes the session records deferred for SESSION_SAVE_MS or longer, at most once per
  * SESSION_SAVE_MS (once a second after a failure). Committer thread only. */
 static void sessions_save(struct berth_registry *r)
@@ -792,6 +785,14 @@ static void sessions_save(struct berth_registry *r)
 	if (e || left) atomic_store(&r->sessions_deferred, 1);
 }
 
+/* Group commit, pipelined. Each round makes one filesystem-wide flush (syncfs) that does two
+ * jobs: it makes the newly queued blobs' bytes durable before they are renamed into place,
+ * and it makes the previous round's renames and metadata durable, whose clients are answered
+ * right after it. So a client hears 201 only once its blob, its name and its metadata are on
+ * stable storage, at one flush per round instead of two. A lone large blob with nothing
+ * pending flushes just its own file, name and metadata instead: a filesystem-wide flush
+ * would also write out everyone else's dirty data. Between rounds, and every SESSION_SAVE_MS
+ * while idle, it also writes the deferred session records (sessions_save). */
 static void *committer_main(void *arg)
 {
 	struct berth_registry *r = arg;
