@@ -691,6 +691,75 @@ def wrk_get(srv, path, secs):
             "p50_ms": j["p50_us"] / 1e3, "requests": j["requests"]}
 
 
+NGINX_CONF = """worker_processes %(workers)d;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %(dir)s/tmp;
+  proxy_temp_path %(dir)s/tmp;
+  fastcgi_temp_path %(dir)s/tmp;
+  uwsgi_temp_path %(dir)s/tmp;
+  scgi_temp_path %(dir)s/tmp;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:%(port)d;
+    root %(dir)s/html;
+    default_type "%(mt)s";
+  }
+}
+"""
+
+
+class StaticServer:
+    addr = ""
+
+
+def nginx_static_get(body, media_type, secs):
+    """wrk against nginx (one worker per core, sendfile) serving `body` as a static file: the
+    ceiling the issue names for a manifest GET on this machine, measured in the same run."""
+    if not shutil.which("nginx"):
+        raise BenchError("nginx not installed (scripts/deps.sh bench installs nginx-light)")
+    d = os.path.join(WORK, "nginx")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "html"))
+    os.makedirs(os.path.join(d, "tmp"))
+    with open(os.path.join(d, "html", "manifest"), "wb") as f:
+        f.write(body)
+    port = PORT_BASE + 4
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF % {"workers": os.cpu_count() or 1, "dir": d, "port": port, "mt": media_type})
+    p = subprocess.Popen(["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(50):
+            if listening(port):
+                break
+            if p.poll() is not None:
+                raise BenchError("nginx exited with %d" % p.returncode)
+            time.sleep(0.1)
+        srv = StaticServer()
+        srv.addr = "127.0.0.1:%d" % port
+        st = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        st.request("GET", "/manifest")
+        r = st.getresponse()
+        got = r.read()
+        st.close()
+        if r.status != 200 or got != body:
+            raise BenchError("nginx GET /manifest -> %d, body matches: %s" % (r.status, got == body))
+        return wrk_get(srv, "/manifest", secs)
+    finally:
+        if p.poll() is None:
+            p.terminate()
+        p.wait(10)
+
+
 def hammer(srv, method, path, secs, digest, accept=None):
     args = ["hammer", "-a", srv.addr, "-M", method, "-P", path, "-c", P["wrk_conns"],
             "-T", P["wrk_threads"], "-D", secs, "-d", digest]
@@ -731,7 +800,7 @@ def g_rate(servers):
         figs.append(("manifest GET by tag (loadgen; cross-checks wrk)",
                      lambda s, st: hammer(s, "GET", "/v2/%s/manifests/latest" % repo, secs, st[0], ACCEPT)))
     for label, fn in figs:
-        rate, p99, cpu = {}, {}, {}
+        rate, p99, cpu, note = {}, {}, {}, ""
         for srv in servers:
             try:
                 st = STATE.get(srv.kind, {}).get("rate")
@@ -744,8 +813,23 @@ def g_rate(servers):
             except BenchError as e:
                 rate[srv.kind] = p99[srv.kind] = "ERROR"
                 fail("rate", label, srv, e)
-        row("rate", label + ", req/s", "req/s", "higher", rate, cpu)
-        row("rate", label + ", p99 latency", "ms", "lower", p99)
+        if "(wrk)" in label and isinstance(rate.get("berth"), float):
+            # The same bytes as a static file from nginx, with the same wrk: what this machine
+            # gives a manifest GET, tail included, with client and server sharing its cores.
+            try:
+                st, h, body = servers[0].request("GET", "/v2/%s/manifests/latest" % repo,
+                                                 headers={"Accept": ACCEPT})
+                j = nginx_static_get(body, h.get("content-type", OCI_MANIFEST), secs)
+                LIMITS["nginx_static_get_per_s"] = j["per_s"]
+                LIMITS["nginx_static_get_p99_ms"] = j["p99_ms"]
+                log("  %-12s %-48s %8.0f req/s  p99 %7.2f ms" %
+                    ("nginx", "the same bytes as a static file (wrk)", j["per_s"], j["p99_ms"]))
+                note = ("nginx (%d workers, sendfile) serving the same bytes as a static file to the same wrk: "
+                        "%.0f req/s, p99 %.2f ms" % (os.cpu_count() or 1, j["per_s"], j["p99_ms"]))
+            except BenchError as e:
+                log("  note: no nginx reference: %s" % e)
+        row("rate", label + ", req/s", "req/s", "higher", rate, cpu, note)
+        row("rate", label + ", p99 latency", "ms", "lower", p99, note=note)
 
 
 def list_time(srv, path, reps):
@@ -1074,7 +1158,7 @@ def main():
     for tool in ("wrk", "curl", "skopeo", "umoci", "openssl", "iperf3", "dd"):
         if not shutil.which(tool):
             raise BenchError("missing tool %s (make bench installs it: scripts/deps.sh bench)" % tool)
-    ports = [PORT_BASE, PORT_BASE + 1, PORT_BASE + 2]
+    ports = [PORT_BASE + i for i in range(5)]
     busy = [p for p in ports if listening(p) or not port_free(p)]
     if busy:
         raise BenchError("port(s) %s on 127.0.0.1 already in use; set BENCH_PORT_BASE" % busy)

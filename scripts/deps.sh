@@ -9,7 +9,7 @@ set -euo pipefail
 build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
        libyaml-dev libcurl4-openssl-dev libcrypt-dev)
 test=(python3 curl skopeo umoci podman jq openssl docker-registry valgrind)
-bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3)
+bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3 nginx-light)
 # clang's -fsanitize=fuzzer links libclang_rt.fuzzer from Debian's compiler-rt package.
 fuzz=(clang libclang-rt-14-dev)
 
@@ -34,3 +34,12 @@ echo "berth: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts nginx's default site (port 80, every interface) when nginx is installed; the
+# bench runs its own nginx on 127.0.0.1 only, so the system one is stopped and disabled.
+if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now nginx >/dev/null 2>&1 || true
+	else
+		service nginx stop >/dev/null 2>&1 || true
+	fi
+fi
