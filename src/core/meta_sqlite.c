@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "semver.h"
 
@@ -524,13 +525,6 @@ static void up_counts_clear(struct sq_meta *m)
 	}
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The link that holds id's deferred record, or the empty link at the end of its chain.
  * Caller holds plock. */
 static struct up_pending **pending_find(struct sq_meta *m, const char *id)
@@ -550,11 +544,18 @@ static berth_err pending_add(struct sq_meta *m, const char *id, const char *repo
 	memcpy(p->id + il + 1, repo, rl + 1);
 	p->repo = p->id + il + 1;
 	p->created = created;
-	p->born_ms = mono_ms();
+	p->born_ms = berth_mono_ms();
 	p->next = NULL;
 	*pp = p;
 	m->npending++;
 	return BERTH_OK;
+}
+
+/* Whether uploads_save(id, min_age_ms) at time now writes p. */
+static int pending_due(const struct up_pending *p, const char *id, unsigned min_age_ms,
+		       int64_t now)
+{
+	return (id && strcmp(p->id, id) == 0) || now - p->born_ms >= (int64_t)min_age_ms;
 }
 
 /* Unlinks and frees *pp. Caller holds plock. */
@@ -1440,7 +1441,7 @@ static berth_err sq_uploads_save(struct berth_meta *m, const char *id, unsigned 
 {
 	struct sq_meta *sm = (struct sq_meta *)m;
 	struct conn *c = writer_take(m);
-	int64_t now = mono_ms();
+	int64_t now = berth_mono_ms();
 	size_t chosen = 0;
 	berth_err e = BERTH_OK;
 	/* plock stays held through the transaction: no record may end while it is written. */
@@ -1448,8 +1449,7 @@ static berth_err sq_uploads_save(struct berth_meta *m, const char *id, unsigned 
 	for (size_t b = 0; b < UP_COUNT_BUCKETS && !e; b++) {
 		for (struct up_pending *p = sm->pending[b]; p && !e; p = p->next) {
 			sqlite3_stmt *s;
-			if (!(id && strcmp(p->id, id) == 0) && now - p->born_ms < (int64_t)min_age_ms)
-				continue;
+			if (!pending_due(p, id, min_age_ms, now)) continue;
 			if (chosen++ == 0 && (e = tx(c, S_BEGIN))) break;
 			if (!(s = stmt(c, S_UP_INS))) {
 				e = BERTH_EDB;
@@ -1467,8 +1467,7 @@ static berth_err sq_uploads_save(struct berth_meta *m, const char *id, unsigned 
 	for (size_t b = 0; b < UP_COUNT_BUCKETS && chosen && !e; b++) {
 		struct up_pending **pp = &sm->pending[b];
 		while (*pp) {
-			if ((id && strcmp((*pp)->id, id) == 0) ||
-			    now - (*pp)->born_ms >= (int64_t)min_age_ms)
+			if (pending_due(*pp, id, min_age_ms, now))
 				pending_drop(sm, pp);
 			else
 				pp = &(*pp)->next;

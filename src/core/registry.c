@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "limits.h"
 #include "log.h"
 #include "manifest.h"
@@ -99,31 +100,34 @@ static void session_free(struct session *s)
 	free(s);
 }
 
+/* id's cache entry, created (not held; anonymous as given) when absent; NULL only when out
+ * of memory. Caller holds r->lock. */
+static struct session *session_get_locked(struct berth_registry *r, const char *id,
+					  int anonymous)
+{
+	unsigned b = bucket_of(id);
+	struct session *s;
+	for (s = r->sessions[b]; s; s = s->next)
+		if (strcmp(s->id, id) == 0) return s;
+	if (!(s = calloc(1, sizeof *s))) return NULL;
+	snprintf(s->id, sizeof s->id, "%s", id);
+	s->anonymous = anonymous;
+	s->next = r->sessions[b];
+	r->sessions[b] = s;
+	return s;
+}
+
 /* Takes the session for exclusive use, creating the cache entry when absent. */
 static berth_err session_acquire(struct berth_registry *r, const char *id, int anonymous,
 				 struct session **out)
 {
-	unsigned b = bucket_of(id);
 	struct session *s;
 	berth_err e = BERTH_OK;
 	pthread_mutex_lock(&r->lock);
-	for (s = r->sessions[b]; s; s = s->next)
-		if (strcmp(s->id, id) == 0) break;
-	if (s) {
-		if (s->busy) e = BERTH_EUPLOAD_INVALID;
-		else s->busy = 1;
-	} else {
-		s = calloc(1, sizeof *s);
-		if (!s) {
-			e = BERTH_ENOMEM;
-		} else {
-			snprintf(s->id, sizeof s->id, "%s", id);
-			s->busy = 1;
-			s->anonymous = anonymous;
-			s->next = r->sessions[b];
-			r->sessions[b] = s;
-		}
-	}
+	s = session_get_locked(r, id, anonymous);
+	if (!s) e = BERTH_ENOMEM;
+	else if (s->busy) e = BERTH_EUPLOAD_INVALID;
+	else s->busy = 1;
 	pthread_mutex_unlock(&r->lock);
 	if (!e) *out = s;
 	return e;
@@ -188,16 +192,9 @@ static enum session_known session_lookup(struct berth_registry *r, const char *i
  * absent (not held). Only a shortcut: without memory the next request asks metadata. */
 static void session_note(struct berth_registry *r, const char *id, const char *repo)
 {
-	unsigned b = bucket_of(id);
 	struct session *s;
 	pthread_mutex_lock(&r->lock);
-	for (s = r->sessions[b]; s; s = s->next)
-		if (strcmp(s->id, id) == 0) break;
-	if (!s && (s = calloc(1, sizeof *s)) != NULL) {
-		snprintf(s->id, sizeof s->id, "%s", id);
-		s->next = r->sessions[b];
-		r->sessions[b] = s;
-	}
+	s = session_get_locked(r, id, 0);
 	if (s && !s->anonymous && !s->repo) s->repo = strdup(repo); /* NULL: just not known */
 	pthread_mutex_unlock(&r->lock);
 }
@@ -276,13 +273,6 @@ static void *committer_main(void *arg);
  * save (every SESSION_SAVE_MS): a kill -9 within about twice that loses a session that holds
  * no bytes yet (a PATCH saves its session before answering). */
 #define SESSION_SAVE_MS 100
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 berth_err berth_registry_new(struct berth_store *store, struct berth_meta *meta,
 			     const struct berth_registry_opts *opts, struct berth_registry **out)
@@ -774,7 +764,7 @@ static void keep_staged(struct berth_registry *r, struct berth_registry_commit *
  * SESSION_SAVE_MS (once a second after a failure). Committer thread only. */
 static void sessions_save(struct berth_registry *r)
 {
-	int64_t now = mono_ms();
+	int64_t now = berth_mono_ms();
 	size_t left = 0;
 	berth_err e;
 	if (!atomic_load(&r->sessions_deferred) || now < r->next_save_ms) return;
@@ -806,7 +796,7 @@ static void *committer_main(void *arg)
 				pthread_cond_wait(&r->qcond, &r->qlock);
 				continue;
 			}
-			int64_t now = mono_ms();
+			int64_t now = berth_mono_ms();
 			int64_t at = r->next_save_ms > now ? r->next_save_ms : now + SESSION_SAVE_MS;
 			struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000};
 			if (pthread_cond_timedwait(&r->qcond, &r->qlock, &ts) == ETIMEDOUT) break;
