@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../core/config.h"
+#include "../core/lockfile.h"
 #include "../core/log.h"
 #include "../core/meta.h"
 #include "../core/registry.h"
@@ -41,8 +42,39 @@ static void registry_opts(const struct berth_config *cfg, struct berth_registry_
 	};
 }
 
-/* Opens the store cfg names (blobs and metadata) as a registry, as serve does. */
-static int open_registry(const struct berth_config *cfg, struct berth_registry **out)
+/* Takes the embedded store's lock for cmd ("serve", "gc", "reindex"): one process at a time
+ * may change a store. Prints the error and returns 1 when it cannot. */
+static int lock_store(const struct berth_config *cfg, const char *cmd, struct berth_lockfile **lock)
+{
+	pid_t holder = 0;
+	berth_err e = berth_lockfile_acquire(cfg->root, lock, &holder);
+	if (e == BERTH_ETOOMANY) {
+		char who[48] = "another process";
+		if (holder) snprintf(who, sizeof who, "process %ld", (long)holder);
+		if (strcmp(cmd, "serve") == 0)
+			fprintf(stderr,
+				"berth: the store at %s is in use by %s (a running berth serve?): "
+				"stop it, or give this server its own storage folder\n",
+				cfg->root, who);
+		else
+			fprintf(stderr,
+				"berth: %s: the store at %s is in use by %s (a running berth serve?): "
+				"stop the server first, %s works on a store no server is using\n",
+				cmd, cfg->root, who, cmd);
+		return 1;
+	}
+	if (e) {
+		fprintf(stderr, "berth: cannot lock the store at %s: %s\n", cfg->root,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Opens the store cfg names (blobs and metadata) as a registry, for cmd, holding the store's
+ * lock in *lock (release it after freeing the registry). */
+static int open_registry(const struct berth_config *cfg, const char *cmd,
+			 struct berth_lockfile **lock, struct berth_registry **out)
 {
 	struct berth_store *store = NULL;
 	struct berth_meta *meta = NULL;
@@ -50,31 +82,37 @@ static int open_registry(const struct berth_config *cfg, struct berth_registry *
 	char path[4096];
 	int n;
 
+	*lock = NULL;
 	if (berth_store_fs_open(cfg->root, &store)) {
 		fprintf(stderr, "berth: cannot open storage at %s\n", cfg->root);
 		return 1;
 	}
+	if (lock_store(cfg, cmd, lock)) goto fail;
 	n = snprintf(path, sizeof path, "%s/meta.db", cfg->root);
 	if (n < 0 || (size_t)n >= sizeof path ||
 	    berth_meta_sqlite_open(path, cfg->sync_metadata, &meta)) {
 		fprintf(stderr, "berth: cannot open metadata at %s\n", path);
-		berth_store_free(store);
-		return 1;
+		goto fail;
 	}
 	registry_opts(cfg, &opts);
 	if (berth_registry_new(store, meta, &opts, out)) {
-		berth_meta_free(meta);
-		berth_store_free(store);
 		fprintf(stderr, "berth: cannot open the registry\n");
-		return 1;
+		goto fail;
 	}
 	return 0;
+fail:
+	berth_meta_free(meta);
+	berth_store_free(store);
+	berth_lockfile_release(*lock);
+	*lock = NULL;
+	return 1;
 }
 
 int berth_cmd_reindex(int argc, char **argv)
 {
 	struct berth_config *cfg = NULL;
 	struct berth_registry *reg = NULL;
+	struct berth_lockfile *lock = NULL;
 	char err[512] = "";
 	size_t count = 0;
 	berth_err e;
@@ -93,7 +131,7 @@ int berth_cmd_reindex(int argc, char **argv)
 		return 1;
 	}
 	berth_log_level_current = cfg->log_level;
-	if (open_registry(cfg, &reg)) goto out;
+	if (open_registry(cfg, "reindex", &lock, &reg)) goto out;
 	if ((e = berth_registry_reindex(reg, &count))) {
 		fprintf(stderr, "berth: reindex: %s\n", berth_err_str(e));
 		goto out;
@@ -102,6 +140,7 @@ int berth_cmd_reindex(int argc, char **argv)
 	rc = 0;
 out:
 	berth_registry_free(reg);
+	berth_lockfile_release(lock);
 	berth_config_free(cfg);
 	return rc;
 }
@@ -112,6 +151,7 @@ int berth_cmd_gc(int argc, char **argv)
 	struct berth_registry *reg = NULL;
 	struct berth_gc_opts o = {.keep_patch = 0, .grace = 3600, .dry_run = 0};
 	struct berth_gc_stats st;
+	struct berth_lockfile *lock = NULL;
 	const char *config = NULL;
 	char err[512] = "";
 	berth_err e;
@@ -149,7 +189,7 @@ int berth_cmd_gc(int argc, char **argv)
 		return 1;
 	}
 	berth_log_level_current = cfg->log_level;
-	if (open_registry(cfg, &reg)) goto out;
+	if (open_registry(cfg, "gc", &lock, &reg)) goto out;
 	if ((e = berth_registry_gc(reg, &o, &st))) {
 		fprintf(stderr, "berth: gc: %s\n", berth_err_str(e));
 		goto out;
@@ -161,6 +201,7 @@ int berth_cmd_gc(int argc, char **argv)
 	rc = 0;
 out:
 	berth_registry_free(reg);
+	berth_lockfile_release(lock);
 	berth_config_free(cfg);
 	return rc;
 }
@@ -168,13 +209,12 @@ out:
 int berth_cmd_serve(int argc, char **argv)
 {
 	struct berth_config *cfg = NULL;
-	struct berth_store *store = NULL;
-	struct berth_meta *meta = NULL;
 	struct berth_registry *reg = NULL;
+	struct berth_lockfile *lock = NULL;
 	struct berth_http_server *srv = NULL;
-	char err[512] = "", path[4096];
+	char err[512] = "";
 	sigset_t set;
-	int rc = 1, n;
+	int rc = 1;
 
 	if (argc > 2) {
 		fprintf(stderr, "usage: berth serve [config.yml]\n");
@@ -199,26 +239,9 @@ int berth_cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (berth_store_fs_open(cfg->root, &store)) {
-		fprintf(stderr, "berth: cannot open storage at %s\n", cfg->root);
-		goto out;
-	}
-	n = snprintf(path, sizeof path, "%s/meta.db", cfg->root);
-	if (n < 0 || (size_t)n >= sizeof path ||
-	    berth_meta_sqlite_open(path, cfg->sync_metadata, &meta)) {
-		fprintf(stderr, "berth: cannot open metadata at %s\n", path);
-		goto out;
-	}
-	struct berth_registry_opts opts;
-	registry_opts(cfg, &opts);
-	if (berth_registry_new(store, meta, &opts, &reg)) goto out;
-	store = NULL; /* owned by reg */
-	meta = NULL;
+	if (open_registry(cfg, "serve", &lock, &reg)) goto out;
 	berth_registry_janitor(reg, 1);
-	if (berth_http_start(reg, cfg, &srv)) {
-		fprintf(stderr, "berth: cannot serve on %s\n", cfg->http_addr);
-		goto out;
-	}
+	if (berth_http_start(reg, cfg, &srv)) goto out; /* it logged why */
 	berth_log(BERTH_LOG_INFO, "berth %s serving on %s (port %u), storage %s, delete %s",
 		  BERTH_VERSION, cfg->http_addr, berth_http_port(srv), cfg->root,
 		  cfg->delete_enabled ? "enabled" : "disabled");
@@ -239,8 +262,7 @@ int berth_cmd_serve(int argc, char **argv)
 out:
 	berth_http_stop(srv, 0);
 	berth_registry_free(reg);
-	berth_meta_free(meta);
-	berth_store_free(store);
+	berth_lockfile_release(lock);
 	berth_config_free(cfg);
 	return rc;
 }

@@ -30,6 +30,7 @@ const char *berth_err_str(berth_err e)
 	case BERTH_ENOTFOUND: return "not found";
 	case BERTH_EPAGE_INVALID: return "invalid number of results requested";
 	case BERTH_ETAG_IMMUTABLE: return "tag is an immutable version: push a new version instead";
+	case BERTH_EUNAVAILABLE: return "service unavailable";
 	case BERTH_E_COUNT: break;
 	}
 	return "unknown error";

@@ -33,6 +33,7 @@ typedef enum berth_err {
 	BERTH_ENOTFOUND,             /* generic not found (config file, route) */
 	BERTH_EPAGE_INVALID,         /* a listing's n or last is malformed */
 	BERTH_ETAG_IMMUTABLE,        /* the tag is an immutable version and would change */
+	BERTH_EUNAVAILABLE,          /* the service (or an upstream it needs) is unavailable now */
 	BERTH_E_COUNT
 } berth_err;
 

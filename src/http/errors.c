@@ -31,6 +31,8 @@ unsigned berth_http_status_of(berth_err e, const char **code)
 	/* Not in the spec's list; Distribution's code for the same condition. */
 	case BERTH_EPAGE_INVALID: *code = "PAGINATION_NUMBER_INVALID"; return 400;
 	case BERTH_ETAG_IMMUTABLE: *code = "TAG_INVALID"; return 400;
+	/* Distribution's code for 503 (registry/api/errcode: ErrorCodeUnavailable). */
+	case BERTH_EUNAVAILABLE: *code = "UNAVAILABLE"; return 503;
 	case BERTH_EINVAL: *code = "UNSUPPORTED"; return 400;
 	case BERTH_ENOSPC: *code = "UNKNOWN"; return 507;
 	case BERTH_ENOMEM:

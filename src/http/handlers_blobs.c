@@ -219,7 +219,7 @@ static void published(void *ctx, berth_err result)
 	struct req *q = ctx;
 	q->commit_err = result;
 	q->commit_state = 2;
-	MHD_resume_connection(q->conn);
+	req_resume(q);
 }
 
 /* Verifies the upload and hands it to the committer, suspending the connection so this
@@ -238,7 +238,7 @@ static enum MHD_Result publish(struct req *q)
 	if (e) return upload_error(q, e, NULL);
 	q->commit_state = 1;
 	/* Suspend before submitting: the committer may finish (and resume) at once. */
-	MHD_suspend_connection(q->conn);
+	req_suspend(q);
 	berth_registry_commit_submit(q->reg, c, published, q);
 	return MHD_YES;
 }

@@ -63,6 +63,7 @@ struct req {
 	unsigned auth_need;      /* BERTH_ACTION_* bits the route needs (for the challenge) */
 
 	int ext_kind;            /* /berth/v1 endpoint (handlers_berth.c), 0 otherwise */
+	int close_conn;          /* the answer closes the connection (the server is stopping) */
 };
 
 struct handler {
@@ -89,6 +90,10 @@ const char *req_query(struct req *q, const char *name);
 enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *resp);
 /* The same, keeping the caller's reference (to hand it to the response cache). */
 enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Response *resp);
+/* Parks q's connection until req_resume (from any thread): its worker serves others meanwhile.
+ * A stop waits for parked requests, since libmicrohttpd cannot stop with one suspended. */
+void req_suspend(struct req *q);
+void req_resume(struct req *q);
 /* The server's response cache (cache.h). */
 struct berth_rcache *req_cache(struct req *q);
 /* The server's authentication state; NULL when no auth is configured. */

@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +35,28 @@ struct conn_track {
 
 struct berth_http_server {
 	struct MHD_Daemon *d;
+	/* berth owns the listening socket and accepts on a thread of its own, handing each
+	 * connection to libmicrohttpd (MHD_add_connection). Stopping to accept is then closing
+	 * this socket: MHD_quiesce_daemon races its epoll workers in libmicrohttpd 0.9.75 (both
+	 * remove the listen FD from the same epoll set; the loser's epoll_ctl fails with ENOENT
+	 * and the library aborts the process: "Failed to remove listen FD from epoll set"). */
+	int listen_fd;
+	int wake[2]; /* a pipe: a byte in it tells the accept thread to return */
+	pthread_t acceptor;
+	int acceptor_running;
 	pthread_mutex_t conns_lock;
 	struct conn_track *conns;
 	unsigned n_conns;
 	pthread_t reaper;
+	pthread_cond_t reaper_wake; /* with conns_lock: a stop need not wait out a reaper nap */
 	int reaper_running;
 	atomic_int stopping;
 	char *tls_cert, *tls_key; /* PEM text; must outlive the daemon */
 	struct berth_registry *reg;
 	const struct berth_config *cfg;
 	atomic_int in_flight;
+	atomic_int draining; /* stopping: requests that start now are refused (503) */
+	atomic_int parked;   /* requests suspended (req_suspend) and not yet resumed */
 	unsigned port;
 	struct berth_rcache *cache;
 	struct berth_auth *auth; /* NULL: no authentication configured */
@@ -95,6 +109,7 @@ enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Respon
 {
 	if (!resp) return MHD_NO;
 	resp_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+	if (q->close_conn) (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	q->status = status;
 	return MHD_queue_response(q->conn, status, resp);
 }
@@ -104,6 +119,22 @@ enum MHD_Result req_queue(struct req *q, unsigned status, struct MHD_Response *r
 	enum MHD_Result ret = req_queue_keep(q, status, resp);
 	if (resp) MHD_destroy_response(resp);
 	return ret;
+}
+
+void req_suspend(struct req *q)
+{
+	atomic_fetch_add(&q->srv->parked, 1);
+	MHD_suspend_connection(q->conn);
+}
+
+void req_resume(struct req *q)
+{
+	struct berth_http_server *s = q->srv;
+	/* Resumed first: once parked reads 0, a stop may call MHD_stop_daemon, which takes a
+	 * connection with a pending resume but aborts on one still suspended. q may be freed
+	 * by its worker as soon as MHD_resume_connection returns. */
+	MHD_resume_connection(q->conn);
+	atomic_fetch_sub(&s->parked, 1);
 }
 
 struct berth_rcache *req_cache(struct req *q)
@@ -173,12 +204,18 @@ static struct conn_track *track_of(struct MHD_Connection *conn)
 static void *reaper_main(void *arg)
 {
 	struct berth_http_server *s = arg;
+	pthread_mutex_lock(&s->conns_lock);
 	while (!atomic_load(&s->stopping)) {
-		struct timespec now;
-		usleep(250000);
-		if (!s->cfg->connection_timeout) continue;
+		struct timespec now, until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 250000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&s->reaper_wake, &s->conns_lock, &until);
+		if (atomic_load(&s->stopping) || !s->cfg->connection_timeout) continue;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		pthread_mutex_lock(&s->conns_lock);
 		for (struct conn_track *t = s->conns; t; t = t->next) {
 			if (t->reaped || atomic_load(&t->in_request)) continue;
 			if (now.tv_sec - t->idle_since.tv_sec > (time_t)s->cfg->connection_timeout) {
@@ -186,8 +223,8 @@ static void *reaper_main(void *arg)
 				shutdown(t->fd, SHUT_RDWR);
 			}
 		}
-		pthread_mutex_unlock(&s->conns_lock);
 	}
+	pthread_mutex_unlock(&s->conns_lock);
 	return NULL;
 }
 
@@ -277,6 +314,12 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		clock_gettime(CLOCK_MONOTONIC, &q->t0);
 		atomic_fetch_add(&s->in_flight, 1);
 		*con_cls = q;
+		/* Counted in flight before the check, so a stop that has seen in_flight reach 0
+		 * after raising draining knows every later request takes this branch. */
+		if (atomic_load(&s->draining)) {
+			q->close_conn = 1;
+			return req_error(q, BERTH_EUNAVAILABLE, "the registry is shutting down");
+		}
 		if (berth_http_token_route(q, url)) return MHD_YES;
 		if (berth_http_ext_route(q, url)) return MHD_YES;
 		berth_route_parse(url, strlen(url), &q->route);
@@ -418,12 +461,83 @@ static char *read_pem(const char *path)
 	return buf;
 }
 
+/* A listening socket on addr, owned by berth: SO_REUSEADDR only (a restart may bind over
+ * TIME_WAIT connections), never SO_REUSEPORT — a second server on a port already served is an
+ * error, not a share of its connections. */
+static int listen_open(const struct sockaddr_storage *ss, socklen_t sl, const char *addr)
+{
+	int one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		berth_log(BERTH_LOG_ERROR, "http: cannot listen on %s: %s", addr, strerror(errno));
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
+		berth_log(BERTH_LOG_ERROR, "http: cannot listen on %s: %s%s", addr, strerror(errno),
+			  errno == EADDRINUSE ? " (another process serves this port)" : "");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Accepts one connection and hands it to libmicrohttpd (which picks a worker of the pool and
+ * wakes it). Returns 0 when the listen queue is empty. */
+static int accept_one(struct berth_http_server *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+		/* Out of descriptors: back off instead of spinning on a ready socket. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			berth_log(BERTH_LOG_WARN, "http: accept: %s", strerror(errno));
+			usleep(20000);
+		}
+		return 1;
+	}
+	/* On failure libmicrohttpd has closed the socket (over its connection limit). */
+	if (MHD_add_connection(s->d, fd, (const struct sockaddr *)&ss, sl) != MHD_YES)
+		berth_log(BERTH_LOG_DEBUG, "http: connection refused by the server: %s",
+			  strerror(errno));
+	return 1;
+}
+
+/* Accepts until woken through s->wake. Connections that already completed their handshake
+ * (the listen queue) are taken over before returning: closing the socket would reset them,
+ * while accepted they are answered (503 once the server drains). */
+static void *acceptor_main(void *arg)
+{
+	struct berth_http_server *s = arg;
+	struct pollfd pfd[2] = {{.fd = s->listen_fd, .events = POLLIN},
+				{.fd = s->wake[0], .events = POLLIN}};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			berth_log(BERTH_LOG_ERROR, "http: poll: %s", strerror(errno));
+			usleep(10000);
+			continue;
+		}
+		if (pfd[1].revents) break;
+		if (pfd[0].revents & POLLIN) (void)accept_one(s);
+	}
+	for (int i = 0; i < 4096 && accept_one(s); i++)
+		;
+	return NULL;
+}
+
 static void server_free(struct berth_http_server *s)
 {
 	if (!s) return;
 	berth_rcache_free(s->cache);
 	berth_auth_free(s->auth);
 	pthread_mutex_destroy(&s->conns_lock);
+	pthread_cond_destroy(&s->reaper_wake);
+	if (s->listen_fd >= 0) close(s->listen_fd);
+	if (s->wake[0] >= 0) close(s->wake[0]);
+	if (s->wake[1] >= 0) close(s->wake[1]);
 	if (s->tls_key) explicit_bzero(s->tls_key, strlen(s->tls_key));
 	free(s->tls_key);
 	free(s->tls_cert);
@@ -437,13 +551,19 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
 	if (!s) return BERTH_ENOMEM;
 	s->reg = reg;
 	s->cfg = cfg;
+	s->listen_fd = s->wake[0] = s->wake[1] = -1;
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->stopping, 0);
 	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->reaper_wake, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Up to 1024 responses (bodies of at most 64 KiB) in 1 MiB: some thousand blob HEAD
 	 * answers or small manifests, a few dozen large indexes. */
 	s->cache = berth_rcache_new(1024, 64 * 1024, 1024 * 1024);
@@ -461,6 +581,14 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		return BERTH_EINVAL;
 	}
 	if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+	/* Non-blocking: the accept thread polls, and empties the queue without blocking at a
+	 * stop. */
+	if ((s->listen_fd = listen_open(&ss, sl, cfg->http_addr)) < 0 ||
+	    fcntl(s->listen_fd, F_SETFL, O_NONBLOCK) != 0 ||
+	    pipe2(s->wake, O_CLOEXEC) != 0) {
+		server_free(s);
+		return BERTH_EIO;
+	}
 	if (cfg->tls_certificate) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			berth_log(BERTH_LOG_ERROR, "http: this libmicrohttpd has no TLS support");
@@ -480,7 +608,7 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
 	else flags |= MHD_USE_POLL;
 	s->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		flags, 0, NULL, NULL, ahc, s,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + 64,
@@ -493,18 +621,28 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(36 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
 	if (!s->d) {
-		berth_log(BERTH_LOG_ERROR, "http: cannot listen on %s: %s", cfg->http_addr,
-			  strerror(errno));
+		berth_log(BERTH_LOG_ERROR, "http: cannot start the HTTP server on %s: %s",
+			  cfg->http_addr, strerror(errno));
 		server_free(s);
 		return BERTH_EIO;
 	}
+	if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+		berth_log(BERTH_LOG_ERROR, "http: cannot start the accept thread");
+		MHD_stop_daemon(s->d);
+		server_free(s);
+		return BERTH_EIO;
+	}
+	s->acceptor_running = 1;
 	if (pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_running = 1;
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : 0;
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof bound;
+	if (getsockname(s->listen_fd, (struct sockaddr *)&bound, &bl) == 0)
+		s->port = ntohs(bound.ss_family == AF_INET6
+					? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+					: ((struct sockaddr_in *)(void *)&bound)->sin_port);
 	*out = s;
 	return BERTH_OK;
 }
@@ -517,14 +655,38 @@ unsigned berth_http_port(const struct berth_http_server *s)
 void berth_http_stop(struct berth_http_server *s, int grace_seconds)
 {
 	if (!s) return;
-	MHD_socket ls = MHD_quiesce_daemon(s->d);
-	if (ls != MHD_INVALID_SOCKET) close(ls);
-	for (int i = 0; i < grace_seconds * 20 && atomic_load(&s->in_flight) > 0; i++)
-		usleep(50000);
+	/* Stop accepting: the accept thread returns and the listening socket closes, so new
+	 * connections are refused while those already open finish their requests. */
+	if (s->acceptor_running) {
+		char b = 1;
+		while (write(s->wake[1], &b, 1) < 0 && errno == EINTR)
+			;
+		pthread_join(s->acceptor, NULL);
+		s->acceptor_running = 0;
+	}
+	close(s->listen_fd);
+	s->listen_fd = -1;
+	/* Requests already started finish; a request that starts on a kept-alive connection
+	 * from now on is answered 503 with Connection: close. */
+	atomic_store(&s->draining, 1);
+	for (int i = 0; i < grace_seconds * 100 && atomic_load(&s->in_flight) > 0; i++)
+		usleep(10000);
 	if (atomic_load(&s->in_flight) > 0)
 		berth_log(BERTH_LOG_WARN, "http: stopping with %d requests still in flight",
 			  atomic_load(&s->in_flight));
+	/* libmicrohttpd aborts the process when it is stopped with a suspended connection:
+	 * requests parked on work of their own (a blob being published) are waited for even
+	 * past the grace period; that work always ends. */
+	for (int i = 0; atomic_load(&s->parked) > 0; i++) {
+		if (i == 500)
+			berth_log(BERTH_LOG_WARN, "http: waiting for %d suspended requests",
+				  atomic_load(&s->parked));
+		usleep(10000);
+	}
+	pthread_mutex_lock(&s->conns_lock);
 	atomic_store(&s->stopping, 1);
+	pthread_cond_signal(&s->reaper_wake);
+	pthread_mutex_unlock(&s->conns_lock);
 	if (s->reaper_running) pthread_join(s->reaper, NULL);
 	MHD_stop_daemon(s->d);
 	server_free(s);

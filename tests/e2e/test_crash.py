@@ -17,15 +17,18 @@ import json
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Registry, Suite, sha256  # noqa: E402
+from harness import Registry, Suite, free_port, sha256  # noqa: E402
 
 suite = Suite("e2e-crash")
 
@@ -865,6 +868,266 @@ def test_repeated_kill_cycles(ctx):
               % (rnd, "SIGTERM" if last else "kill -9", model.ops - ops0, len(pend), nb, nm,
                  nf, orphans), flush=True)
     reg.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM under traffic, many times: a stop finishes what is in flight and never aborts
+# (libmicrohttpd's MHD_quiesce_daemon raced its own epoll workers and could abort the process:
+# "Failed to remove listen FD from epoll set"; berth now owns and closes the listening socket).
+
+SIGTERM_CYCLES = int(os.environ.get("BERTH_SIGTERM_CYCLES", "200"))
+
+
+def fast_start(binary, port, data_dir, env):
+    """Start the server and return as soon as it accepts (the harness polls every 50 ms)."""
+    e = dict(os.environ)
+    e.update(env)
+    e.update({"REGISTRY_HTTP_ADDR": "127.0.0.1:%d" % port,
+              "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": os.path.join(data_dir, "store"),
+              "REGISTRY_STORAGE_DELETE_ENABLED": "true",
+              "REGISTRY_LOG_ACCESSLOG_DISABLED": "true",
+              "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
+              "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+    log = open(os.path.join(data_dir, "sigterm.log"), "ab")
+    proc = subprocess.Popen([binary, "serve"], stdout=log, stderr=log, env=e)
+    log.close()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("server exited at start with %s" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.003)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+class Acked:
+    """What the server acknowledged, across all cycles: it must all be there afterwards."""
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.blobs = []   # (repo, digest)
+        self.tags = []    # (repo, tag, digest)
+        self.requests = 0
+        self.cut = 0      # requests whose connection closed before an answer (refused/reset)
+        self.errors = []
+
+    def count(self):
+        with self.lock:
+            self.requests += 1
+
+    def add(self, kind, item):
+        with self.lock:
+            getattr(self, kind).append(item)
+
+
+def stopping(r):
+    """A request that starts while the server drains gets 503 and the connection closes."""
+    return (r.getheader("Connection") or "").lower() == "close"
+
+
+def term_traffic(port, repo, acked, stop, w):
+    """Keep-alive client: blob pushes, tag PUTs, GETs, until stop or the connection dies."""
+    conn = None
+    n = 0
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            data = os.urandom(512 + random.randrange(4096))
+            d = sha256(data)
+            conn.request("POST", "/v2/%s/blobs/uploads/?digest=%s" % (repo, d), body=data,
+                         headers={"Content-Type": "application/octet-stream"})
+            r = conn.getresponse()
+            r.read()
+            acked.count()
+            if r.status == 503 and stopping(r):
+                break
+            if r.status != 201:
+                raise AssertionError("blob push answered %d" % r.status)
+            acked.add("blobs", (repo, d))
+            raw = make_manifest((d, len(data)), [], "term-%d-%d" % (w, n))
+            tag = "t%d-%d-%d" % (w, n, random.randrange(1 << 30))
+            conn.request("PUT", "/v2/%s/manifests/%s" % (repo, tag), body=raw,
+                         headers={"Content-Type": OCI_MANIFEST})
+            r = conn.getresponse()
+            r.read()
+            acked.count()
+            if r.status == 503 and stopping(r):
+                break
+            if r.status != 201:
+                raise AssertionError("manifest PUT answered %d" % r.status)
+            acked.add("tags", (repo, tag, sha256(raw)))
+            conn.request("GET", "/v2/%s/manifests/%s" % (repo, tag),
+                         headers={"Accept": OCI_MANIFEST})
+            r = conn.getresponse()
+            body = r.read()
+            acked.count()
+            if r.status == 503 and stopping(r):
+                break
+            if r.status != 200 or body != raw:
+                raise AssertionError("manifest GET answered %d" % r.status)
+            n += 1
+        except (OSError, http.client.HTTPException):
+            # The server stopped between requests of this connection (closed, refused or
+            # reset): a request never answered is not acknowledged, so nothing is owed.
+            with acked.lock:
+                acked.cut += 1
+            if conn is not None:
+                conn.close()
+            conn = None
+            time.sleep(0.005)
+    if conn is not None:
+        conn.close()
+
+
+def term_worker(port, repo, acked, stop, w):
+    try:
+        term_traffic(port, repo, acked, stop, w)
+    except Exception as e:  # an unexpected answer: reported by the test
+        with acked.lock:
+            acked.errors.append("worker %d: %s" % (w, e))
+
+
+def slow_put(port, repo, result):
+    """One single-request push whose body trickles in for ~30 ms: SIGTERM lands in the middle,
+    and the answer must still be 201 (in-flight requests are finished, not cut). The request
+    asks for 100-continue, so the server's interim answer says it has started it."""
+    data = os.urandom(256 * 1024)
+    d = sha256(data)
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        head = ("POST /v2/%s/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n"
+                "Expect: 100-continue\r\n\r\n" % (repo, d, len(data)))
+        s.sendall(head.encode())
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            piece = s.recv(1)
+            if not piece:
+                raise OSError("closed before 100 Continue")
+            interim += piece
+        if not interim.startswith(b"HTTP/1.1 100"):
+            raise OSError("no 100 Continue: %r" % interim[:80])
+        result["sent_head"] = time.time()
+        for i in range(0, len(data), 32768):
+            s.sendall(data[i:i + 32768])
+            time.sleep(0.004)
+        resp = b""
+        while b"\r\n\r\n" not in resp:
+            piece = s.recv(4096)
+            if not piece:
+                break
+            resp += piece
+        result["status"] = resp.split(b" ", 2)[1].decode() if resp.startswith(b"HTTP/") else \
+            "no answer (%r)" % resp[:80]
+        result["digest"] = d
+    except OSError as e:
+        result["status"] = "error: %s" % e
+    finally:
+        s.close()
+
+
+def verify_acked(port, acked, since, sample):
+    """HEADs the blobs and tags acknowledged after since (counts of each), plus a random sample
+    of the earlier ones; returns how many were checked."""
+    with acked.lock:
+        blobs = acked.blobs[since[0]:] + random.sample(acked.blobs[:since[0]],
+                                                         min(sample, since[0]))
+        tags = acked.tags[since[1]:] + random.sample(acked.tags[:since[1]], min(sample, since[1]))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        for r, d in blobs:
+            c.request("HEAD", "/v2/%s/blobs/%s" % (r, d))
+            resp = c.getresponse()
+            resp.read()
+            eq(resp.status, 200, "acknowledged blob %s" % d)
+        for r, tag, d in tags:
+            c.request("HEAD", "/v2/%s/manifests/%s" % (r, tag), headers={"Accept": OCI_MANIFEST})
+            resp = c.getresponse()
+            resp.read()
+            eq(resp.status, 200, "acknowledged tag %s" % tag)
+            eq(resp.getheader("Docker-Content-Digest"), d, "digest of tag %s" % tag)
+    finally:
+        c.close()
+    return len(blobs) + len(tags)
+
+
+@suite.test
+def test_sigterm_under_traffic_cycles(ctx):
+    if ctx["args"].kind != "berth":
+        return
+    data_dir = tempfile.mkdtemp(prefix="berth-e2e-term-")
+    port = free_port()
+    acked = Acked()
+    repo = "term/app"
+    t0 = time.time()
+    verified = 0
+    checked = (0, 0)
+    try:
+        for cyc in range(SIGTERM_CYCLES):
+            proc = fast_start(ctx["args"].berth, port, data_dir, ctx["env"])
+            if cyc and cyc % 25 == 0:
+                # What was acknowledged since the last look, and a sample of what came before,
+                # is still there after all those stops (everything is checked at the end).
+                verified += verify_acked(port, acked, checked, 50)
+                checked = (len(acked.blobs), len(acked.tags))
+            stop = threading.Event()
+            threads = [threading.Thread(target=term_worker, args=(port, repo, acked, stop, w))
+                       for w in range(3)]
+            # Keep-alive connections held open and idle: they must not hold the stop up.
+            idle = []
+            for _ in range(2):
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+                c.request("GET", "/v2/")
+                c.getresponse().read()
+                idle.append(c)
+            slow = {}
+            st = threading.Thread(target=slow_put, args=(port, repo, slow))
+            for t in threads:
+                t.start()
+            st.start()
+            time.sleep(random.uniform(0.005, 0.03))
+            while "sent_head" not in slow and st.is_alive():
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise AssertionError("cycle %d: SIGTERM did not stop the server in 30 s" % cyc)
+            stop.set()
+            for t in threads:
+                t.join()
+            st.join()
+            for c in idle:
+                c.close()
+            with open(os.path.join(data_dir, "sigterm.log"), "rb") as f:
+                log = f.read().decode("utf-8", "replace")
+            bad = [l for l in log.splitlines() if "Fatal" in l or "ERROR: AddressSanitizer" in l
+                   or "runtime error:" in l or "LeakSanitizer" in l]
+            if rc != 0 or bad:
+                raise AssertionError("cycle %d: exit status %s on SIGTERM; %s" %
+                                     (cyc, rc, "\n".join(bad[-20:] or log.splitlines()[-20:])))
+            if acked.errors:
+                raise AssertionError("cycle %d: %s" % (cyc, acked.errors[:5]))
+            eq(slow.get("status"), "201", "cycle %d: the push in flight at SIGTERM" % cyc)
+            acked.add("blobs", (repo, slow["digest"]))
+            os.unlink(os.path.join(data_dir, "sigterm.log"))
+        proc = fast_start(ctx["args"].berth, port, data_dir, ctx["env"])
+        try:
+            verified += verify_acked(port, acked, (0, 0), 0)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            eq(proc.wait(timeout=30), 0, "exit status on the last SIGTERM")
+        print("  %d SIGTERM cycles in %.1f s: 0 abnormal exits, %d requests answered, %d cut "
+              "between requests, %d in-flight pushes finished, %d checks of acknowledged writes"
+              % (SIGTERM_CYCLES, time.time() - t0, acked.requests, acked.cut, SIGTERM_CYCLES,
+                 verified), flush=True)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
