@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
        libyaml-dev libcurl4-openssl-dev libcrypt-dev)
-test=(python3 curl skopeo umoci podman jq openssl docker-registry valgrind)
+test=(python3 curl skopeo umoci podman containerd jq openssl docker-registry valgrind)
 bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3 nginx-light)
 # clang's -fsanitize=fuzzer links libclang_rt.fuzzer from Debian's compiler-rt package.
 fuzz=(clang libclang-rt-14-dev)
@@ -42,4 +42,10 @@ if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
 	else
 		service nginx stop >/dev/null 2>&1 || true
 	fi
+fi
+# Debian enables and starts containerd's system service when systemd runs (it ships no init.d
+# script, so without systemd nothing starts); the client tests start their own containerd on a
+# private socket, so the system one is stopped and disabled.
+if [[ " ${missing[*]} " == *" containerd "* ]] && [ -d /run/systemd/system ]; then
+	systemctl disable --now containerd >/dev/null 2>&1 || true
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_clients.py — real OCI clients (skopeo, podman, umoci) against a running registry.
+"""test_clients.py — real OCI clients (skopeo, podman, umoci, containerd) against a running
+registry.
 
 Images are built offline with umoci (no network, no docker): a two-platform image
 (linux/amd64 + linux/arm64, three gzip layers each, one layer shared) plus an OCI image index
@@ -9,18 +10,21 @@ written into the layout by hand. Every test compares digests end to end.
     python3 tests/e2e/test_clients.py --kind distribution --berth /usr/bin/docker-registry
 
 podman runs as root with a private VFS store under the suite's temp dir (see Podman below);
-the system's container storage is never touched.
+the system's container storage is never touched. containerd is started by the suite with its
+root, state and socket under the temp dir (see Containerd below) and driven with ctr.
 """
 # ASAN_SUITE  (scripts/run-tests.sh also runs this suite against build/asan/berth)
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Registry, Suite, sha256  # noqa: E402
@@ -327,6 +331,115 @@ class Podman:
 
 
 # ---------------------------------------------------------------------------------------------
+# containerd on a private socket
+
+
+class Containerd:
+    """A containerd started for the suite: root, state and the gRPC socket under the suite's
+    temp dir, no TCP listener at all (metrics and debug addresses stay empty, the CRI plugin is
+    off). Only the image, content and snapshot services load: the task runtimes, cgroups
+    monitor and restart manager are disabled (no containers run), and so is the "opt" plugin,
+    which would otherwise create /opt/containerd on the host. The content store is isolated
+    per namespace, so each test's namespace downloads every blob it lists from the registry
+    (the default "shared" policy would let a later pull reuse an earlier namespace's blobs
+    without fetching them)."""
+
+    DISABLED = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
+                "io.containerd.internal.v1.restart", "io.containerd.monitor.v1.cgroups",
+                "io.containerd.runtime.v1.linux", "io.containerd.runtime.v2.task",
+                "io.containerd.service.v1.tasks-service", "io.containerd.grpc.v1.tasks",
+                "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+
+    def __init__(self, work):
+        self.base = os.path.join(work, "containerd")
+        self.root = os.path.join(self.base, "root")
+        self.sock = os.path.join(self.base, "containerd.sock")
+        self.log_path = os.path.join(self.base, "containerd.log")
+        os.makedirs(self.base)
+        self.config = os.path.join(self.base, "config.toml")
+        with open(self.config, "w") as f:
+            f.write('version = 2\nroot = "%s"\nstate = "%s"\ndisabled_plugins = %s\n'
+                    '[grpc]\n  address = "%s"\n'
+                    '[plugins."io.containerd.metadata.v1.bolt"]\n'
+                    '  content_sharing_policy = "isolated"\n'
+                    % (self.root, os.path.join(self.base, "state"), json.dumps(self.DISABLED),
+                       self.sock))
+        self.proc = None
+        self.snapshotter = None
+
+    def start(self):
+        self._log = open(self.log_path, "ab")
+        # setpriv (util-linux) execs containerd with a parent-death signal, so containerd
+        # gets SIGTERM if the suite dies without reaching teardown (e.g. killed) instead of
+        # outliving it; the PID stays containerd's.
+        self.proc = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "TERM", "containerd", "--config", self.config],
+            stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("containerd exited with %s:\n%s"
+                                     % (self.proc.returncode, self.log()[-3000:]))
+            if os.path.exists(self.sock):
+                p = self("version", check=False, timeout=10)
+                if p.returncode == 0:
+                    break
+            if time.time() > deadline:
+                raise AssertionError("containerd did not answer on %s:\n%s"
+                                     % (self.sock, self.log()[-3000:]))
+            time.sleep(0.05)
+        # overlayfs is what Kubernetes nodes use; it needs a backing filesystem that can hold
+        # an overlay upper dir, so fall back to native where containerd skipped it.
+        status = {}
+        for line in self("plugins", "ls").stdout.decode().splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 4 and f[0] == "io.containerd.snapshotter.v1":
+                status[f[1]] = f[3]
+        self.snapshotter = "overlayfs" if status.get("overlayfs") == "ok" else "native"
+        if status.get(self.snapshotter) != "ok":
+            raise AssertionError("no usable snapshotter: %s\n%s" % (status, self.log()[-3000:]))
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __call__(self, *a, ns=None, check=True, timeout=180):
+        args = ["ctr", "--address", self.sock]
+        if ns:
+            args += ["--namespace", ns]
+        return run(args + list(a), check=check, timeout=timeout)
+
+    def stop(self):
+        """SIGTERM by PID (SIGKILL after 20 s); returns the exit status, None if never started."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        """Unmount anything containerd left mounted under its root (an unpack cut short), so
+        that removing the temp dir cannot reach into a mounted snapshot."""
+        with open("/proc/self/mountinfo") as f:
+            points = [l.split()[4] for l in f]
+        for m in reversed(points):
+            if m == self.root or m.startswith(self.root + "/"):
+                run(["umount", "-l", m], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Setup / teardown
 
 
@@ -345,6 +458,13 @@ def teardown(ctx):
     problems = []
     if ctx.get("podman"):
         ctx["podman"].cleanup()
+    if ctx.get("containerd"):
+        cd = ctx["containerd"]
+        crc = cd.stop()
+        if crc not in (0, None):
+            problems.append("containerd exited with status %s on SIGTERM" % crc)
+            print("---- containerd log (tail) ----\n" + cd.log()[-4000:])
+        cd.cleanup()
     rc = reg.stop()
     if ctx["args"].kind == "berth" and rc not in (0, None):
         problems.append("berth exited with status %s on SIGTERM" % rc)
@@ -366,7 +486,8 @@ def need(ctx, *steps):
             tried.add(s)
             try:
                 {"build": test_build_multiplatform_layout, "push": test_skopeo_push_multiplatform,
-                 "podman-load": test_podman_load_image, "podman-push": test_podman_push}[s](ctx)
+                 "podman-load": test_podman_load_image, "podman-push": test_podman_push,
+                 "ctr-pull": test_containerd_pull_all_platforms}[s](ctx)
             except Exception as e:
                 raise AssertionError("prerequisite %s failed: %s" % (s, e))
         if s not in ctx["ok"]:
@@ -771,6 +892,142 @@ def test_podman_pull_multiarch(ctx):
            info["config"][arch], "podman pull --arch %s picks that platform" % arch)
         eq(pm.out("image", "inspect", "--format", "{{.Architecture}}", ref), arch,
            "image architecture")
+
+
+# ---- containerd ------------------------------------------------------------------------------
+
+
+def containerd(ctx):
+    """The suite's containerd, started on first use (teardown stops it by PID)."""
+    if ctx.get("containerd_error"):
+        raise AssertionError(ctx["containerd_error"])
+    if "containerd" not in ctx:
+        for tool in ("containerd", "ctr"):
+            if not shutil.which(tool):
+                ctx["containerd_error"] = ("%s not installed (scripts/deps.sh test installs it)"
+                                           % tool)
+                raise AssertionError(ctx["containerd_error"])
+        ctx["containerd"] = Containerd(ctx["work"])
+        try:
+            ctx["containerd"].start()
+        except Exception as e:
+            ctx["containerd_error"] = "containerd did not start: %s" % e
+            raise
+    return ctx["containerd"]
+
+
+def ctr_image(cd, ns, ref):
+    """(media type, digest) of the image named ref in namespace ns (`ctr images ls` columns:
+    REF TYPE DIGEST SIZE PLATFORMS LABELS, the size being two words)."""
+    for line in cd("images", "ls", ns=ns).stdout.decode().splitlines()[1:]:
+        f = line.split()
+        if f and f[0] == ref:
+            return f[1], f[2], f[-2]
+    raise AssertionError("containerd namespace %s has no image %s" % (ns, ref))
+
+
+def chain_ids(layout, config_digest):
+    """The snapshot names an unpack commits: the image config's layer chain IDs (image-spec
+    config.md, "Layer ChainID")."""
+    ids = []
+    for d in json.loads(read_blob(layout, config_digest))["rootfs"]["diff_ids"]:
+        ids.append(sha256(("%s %s" % (ids[-1], d)).encode()) if ids else d)
+    return ids
+
+
+def assert_containerd_holds(ctx, ns, top, archs):
+    """Namespace ns holds exactly the blobs of top (an index or a manifest) for archs, each
+    byte-identical to the layout's, and exactly the unpacked layer snapshots of archs."""
+    cd = containerd(ctx)
+    info = ctx["info"]
+    want = {top}
+    snaps = set()
+    for a in archs:
+        want |= {info["manifest"][a], info["config"][a]} | set(info["layers"][a])
+        snaps |= set(chain_ids(info["layout"], info["config"][a]))
+    have = cd("content", "ls", "--quiet", ns=ns).stdout.decode().split()
+    eq(sorted(have), sorted(want), "blobs in containerd namespace %s" % ns)
+    for d in sorted(want):
+        eq(cd("content", "get", d, ns=ns).stdout == read_blob(info["layout"], d), True,
+           "containerd's copy of %s is byte-identical to the layout's" % d)
+    got = {}
+    for line in cd("snapshots", "--snapshotter", cd.snapshotter, "ls", ns=ns).stdout.decode() \
+            .splitlines()[1:]:
+        f = line.split()
+        got[f[0]] = f[-1]
+    eq(got, {c: "Committed" for c in snaps}, "unpacked snapshots (chain IDs) in %s" % ns)
+
+
+def ctr_pull(ctx, ns, ref, *flags):
+    cd = containerd(ctx)
+    cd("images", "pull", "--plain-http", "--snapshotter", cd.snapshotter, *flags, ref, ns=ns)
+
+
+@suite.test
+def test_containerd_pull_all_platforms(ctx):
+    ctx.setdefault("tried", set()).add("ctr-pull")
+    need(ctx, "push")
+    info = ctx["info"]
+    cd = containerd(ctx)
+    ref = "%s/test/multi:1" % ctx["host"]
+    ctr_pull(ctx, "all", ref, "--all-platforms")
+    eq(ctr_image(cd, "all", ref), (OCI_INDEX, info["index"], "linux/amd64,linux/arm64"),
+       "containerd image (type, target digest, platforms)")
+    raw = sk(ctx, "inspect", "--raw", "--tls-verify=false", docker_ref(ctx, "test/multi:1")).stdout
+    eq(cd("content", "get", info["index"], ns="all").stdout, raw,
+       "containerd's index bytes == skopeo inspect --raw")
+    for arch in PLATFORMS:
+        d = info["manifest"][arch]
+        raw = sk(ctx, "inspect", "--raw", "--tls-verify=false",
+                 docker_ref(ctx, "test/multi@" + d)).stdout
+        eq(cd("content", "get", d, ns="all").stdout, raw,
+           "containerd's %s manifest bytes == skopeo inspect --raw" % arch)
+    assert_containerd_holds(ctx, "all", info["index"], PLATFORMS)
+    ctx["ok"].add("ctr-pull")
+
+
+@suite.test
+def test_containerd_tag_and_push_back(ctx):
+    need(ctx, "ctr-pull")
+    info = ctx["info"]
+    reg = ctx["reg"]
+    cd = containerd(ctx)
+    src = "%s/test/multi:1" % ctx["host"]
+    dst = "%s/ctr/back:2" % ctx["host"]
+    cd("images", "tag", src, dst, ns="all")
+    eq(ctr_image(cd, "all", dst)[1], info["index"], "tagged image target")
+    cd("images", "push", "--plain-http", dst, ns="all")
+    st, h = head_manifest(reg, "ctr/back", "2")
+    eq((st, h.get("docker-content-digest"), h.get("content-type")),
+       (200, info["index"], OCI_INDEX), "pushed-back tag (status, digest, type)")
+    raw = sk(ctx, "inspect", "--raw", "--tls-verify=false", docker_ref(ctx, "ctr/back:2")).stdout
+    eq(raw, info["index_raw"], "skopeo inspect --raw of the pushed-back index")
+    assert_registry_has_tree(reg, "ctr/back", info["tree"])
+    eq(tags_of(reg, "ctr/back"), ["2"], "tags of ctr/back")
+
+
+@suite.test
+def test_containerd_pull_single_platform(ctx):
+    need(ctx, "push")
+    info = ctx["info"]
+    cd = containerd(ctx)
+    ref = "%s/test/multi:1" % ctx["host"]
+    # arm64 rather than the host's platform, so a client ignoring --platform would show.
+    ctr_pull(ctx, "single", ref, "--platform", "linux/arm64")
+    eq(ctr_image(cd, "single", ref)[:2], (OCI_INDEX, info["index"]), "image (type, digest)")
+    assert_containerd_holds(ctx, "single", info["index"], ["arm64"])
+
+
+@suite.test
+def test_containerd_pull_by_digest(ctx):
+    need(ctx, "push")
+    info = ctx["info"]
+    cd = containerd(ctx)
+    d = info["manifest"]["amd64"]
+    ref = "%s/test/multi@%s" % (ctx["host"], d)
+    ctr_pull(ctx, "digest", ref, "--platform", "linux/amd64")
+    eq(ctr_image(cd, "digest", ref)[:2], (OCI_MANIFEST, d), "image (type, digest)")
+    assert_containerd_holds(ctx, "digest", d, ["amd64"])
 
 
 if __name__ == "__main__":
