@@ -59,6 +59,13 @@ CHUNK = 64 * 1024
 FLIP_EVERY = 1024 * 1024
 KINDS = ("refuse", "hang", "status", "ratelimit", "unauthorized", "delete_tag", "corrupt_blob",
          "slow", "delay")
+# kind: (required parameters, optional ones), besides path_contains, method and times
+_PARAMS = {"refuse": ((), ()), "hang": ((), ()),
+           "status": (("code",), ("message", "error_code", "body", "headers")),
+           "ratelimit": ((), ("retry_after", "limit", "window", "source", "message")),
+           "unauthorized": ((), ("challenge", "message")),
+           "delete_tag": (("repo", "tag"), ()), "corrupt_blob": (("digest",), ()),
+           "slow": (("bytes_per_sec",), ()), "delay": (("seconds",), ())}
 _ANSWERS = ("unauthorized", "ratelimit", "status")  # precedence among synthetic answers
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
               "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"}
@@ -66,6 +73,9 @@ RATELIMIT_MESSAGE = ("You have reached your pull rate limit. You may increase th
                      "authenticating and upgrading: https://www.docker.com/increase-rate-limit")
 _STATUS_CODES = {400: "UNSUPPORTED", 401: "UNAUTHORIZED", 403: "DENIED", 404: "NOT_FOUND",
                  429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}
+
+
+_ANY = object()
 
 
 class _ClientGone(Exception):
@@ -92,11 +102,13 @@ class _Fault:
         self.remaining = p.pop("times", None)
         self.params = p
         self.released = threading.Event()  # hang: set when the fault is cleared
-        need = {"status": ("code",), "delete_tag": ("repo", "tag"), "corrupt_blob": ("digest",),
-                "slow": ("bytes_per_sec",), "delay": ("seconds",)}.get(kind, ())
-        for k in need:
+        for k in _PARAMS[kind][0]:
             if k not in p:
                 raise ValueError("fault %s needs %s=" % (kind, k))
+        extra = set(p) - set(_PARAMS[kind][0]) - set(_PARAMS[kind][1])
+        if extra or (kind == "refuse" and (self.path_contains or self.methods or self.remaining)):
+            raise ValueError("fault %s: unknown parameters %s" % (kind, sorted(extra) or
+                                                                  "(refuse takes none)"))
         if kind == "slow" and p["bytes_per_sec"] <= 0:
             raise ValueError("slow: bytes_per_sec must be > 0")
 
@@ -267,12 +279,14 @@ class FaultProxy:
         with self._lock:
             return list(self._requests)
 
-    def count(self, method=None, path_contains=None, status=None):
+    def count(self, method=None, path_contains=None, status=_ANY):
+        """Requests seen with that method, target substring and answer status (None for the
+        hung ones); an argument left out matches anything."""
         with self._lock:
             return sum(1 for m, p, s in self._requests
                        if (method is None or m == method)
                        and (path_contains is None or path_contains in p)
-                       and (status is None or s == status))
+                       and (status is _ANY or s == status))
 
     def reset_counts(self):
         with self._lock:
@@ -314,27 +328,27 @@ class FaultProxy:
             self._wake()
             while self._applied < gen and not self._stopping:
                 self._lock.wait(1)
-            err, self._bind_error = self._bind_error, None
+            deadline = time.monotonic() + 5
+            while (not on and self._lsock is None and not self._stopping
+                   and time.monotonic() < deadline):
+                self._lock.wait(0.05)  # the accept loop retries the bind every 50 ms
+            err = self._bind_error if not on and self._lsock is None else None
             clients = list(self._clients) if on else []
         for c in clients:
             c.shutdown()
         if err:
-            raise err
+            raise RuntimeError("faultproxy: cannot listen on port %d again: %s" % (self.port, err))
 
     def _accept_loop(self):
         while True:
             with self._lock:
                 want = not self._stopping and not self._refusing
                 if want and self._lsock is None:
-                    for _ in range(100):  # TIME_WAIT is fine with SO_REUSEADDR; a thief is not
-                        try:
-                            self._lsock = self._listen(self.port)
-                            break
-                        except OSError as e:
-                            self._bind_error = e
-                            time.sleep(0.05)
-                    if self._lsock is not None:
+                    try:  # TIME_WAIT is fine with SO_REUSEADDR; another listener is not
+                        self._lsock = self._listen(self.port)
                         self._bind_error = None
+                    except OSError as e:
+                        self._bind_error = e  # clear_faults raises it; this loop retries
                 elif not want and self._lsock is not None:
                     self._lsock.close()
                     self._lsock = None
@@ -344,7 +358,7 @@ class FaultProxy:
                     return
                 ls = self._lsock
             rl = [self._wake_r] + ([ls] if ls is not None else [])
-            r, _, _ = select.select(rl, [], [], 1.0)
+            r, _, _ = select.select(rl, [], [], 1.0 if ls is not None or not want else 0.05)
             if self._wake_r in r:
                 self._wake_r.recv(4096)
             if ls is not None and ls in r:
@@ -548,19 +562,17 @@ class FaultProxy:
         hs = [("Content-Type", "application/json; charset=utf-8"),
               ("Docker-Distribution-Api-Version", "registry/2.0")] + list(headers)
         hs.append(("Content-Length", str(len(data))))
-        self._send_head(c, status, None, hs, keep)
-        if req.method != "HEAD" and data:
-            c.sock.sendall(data)
+        self._send_head(c, status, None, hs, keep, data if req.method != "HEAD" else b"")
         return keep
 
     @staticmethod
-    def _send_head(c, status, reason, headers, keep):
+    def _send_head(c, status, reason, headers, keep, body=b""):
         reason = reason or http.client.responses.get(status, "Status")
         lines = ["HTTP/1.1 %d %s" % (status, reason)]
         lines += ["%s: %s" % (k, v) for k, v in headers]
         if not keep:
             lines.append("Connection: close")
-        c.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        c.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     def _upstream(self, c):
         if c.up is not None and c.up.sock is not None:
@@ -611,12 +623,15 @@ class FaultProxy:
 
     def _relay(self, c, req, resp, plan, keep):
         hs, cl = [], None
+        drop = set(HOP_BY_HOP)
+        for v in resp.headers.get_all("connection") or []:
+            drop |= {t.strip().lower() for t in v.split(",")}
         for k, v in resp.getheaders():
             lk = k.lower()
             if lk == "content-length":
                 cl = v
                 continue
-            if lk in HOP_BY_HOP:
+            if lk in drop:
                 continue
             if lk in ("www-authenticate", "location"):
                 v = self._rewrite(v)
