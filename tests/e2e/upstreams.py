@@ -91,6 +91,10 @@ class RegistryClient:
         self._basic = None
         self.token_fetches = []
 
+    def authorization(self, repo=""):
+        """The Authorization value this client sends for repo (None before a challenge)."""
+        return self._basic or self._auth.get(repo)
+
     def _basic_value(self):
         raw = ("%s:%s" % (self.user, self.password)).encode()
         return "Basic " + base64.b64encode(raw).decode()
@@ -111,7 +115,7 @@ class RegistryClient:
         repo = _repo_of(path)
         for attempt in range(3):
             h = dict(headers or {})
-            auth = self._basic or self._auth.get(repo)
+            auth = self.authorization(repo)
             if auth and "Authorization" not in h:
                 h["Authorization"] = auth
             conn, resp = self._send(method, path, body, h, timeout)
@@ -327,7 +331,8 @@ class Index:
 def make_index(images=None, seed=None):
     """An index of the given images, by default two new ones (linux/amd64, linux/arm64)."""
     if images is None:
-        images = [make_image(platform=("linux", a), seed=None if seed is None else "%s-%s" % (seed, a))
+        images = [make_image(platform=("linux", a),
+                             seed=None if seed is None else "%s-%s" % (seed, a))
                   for a in ("amd64", "arm64")]
     return Index(images)
 
