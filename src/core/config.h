@@ -33,6 +33,26 @@ struct berth_group {
 	size_t nmembers;
 };
 
+/* One upstream registry the pull-through mirror serves (berth.mirror.upstreams, or
+ * Distribution's single-upstream proxy section). */
+struct berth_mirror_upstream {
+	char *prefix;    /* repository-name prefix it serves and containerd's ?ns= value
+			    ("docker.io", "ghcr.io"): a valid repository name */
+	char *url;       /* base URL: "https://registry-1.docker.io", "http://127.0.0.1:5001" */
+	char *username;  /* NULL: anonymous (secret: never logged) */
+	char *password;  /* NULL: anonymous (secret: never logged; wiped on free) */
+	int is_default;  /* un-prefixed names are mirrored from it (Docker's registry-mirrors) */
+	int dockerhub;   /* Docker Hub's rules: one-component names get "library/" */
+};
+
+/* One prefetch (berth.mirror.sync): keep what a team needs cached before an outage. */
+struct berth_mirror_sync {
+	char *repo;      /* "docker.io/library/alpine" (the prefixed, mirrored name) */
+	char *semver;    /* constraint on tags ("^3", ">=1.2 <2"), NULL: every tag */
+	char *platform;  /* "linux/amd64", NULL: every platform of an index */
+	long interval;   /* seconds between runs (default 21600) */
+};
+
 struct berth_config {
 	int version_seen;          /* 1 when the file had "version" */
 	int log_level;             /* log.level: BERTH_LOG_* (default info) */
@@ -76,6 +96,21 @@ struct berth_config {
 	size_t ngolden_repos;
 	char **golden_require;     /* golden.require: pushes there must be built on a golden image */
 	size_t ngolden_require;
+
+	/* The pull-through mirror (berth.mirror, and Distribution's proxy section). */
+	struct berth_mirror_upstream *upstreams;
+	size_t nupstreams;
+	long mirror_timeout_ms;    /* berth.mirror.timeout: budget of an upstream check (default 3s) */
+	long mirror_breaker;       /* berth.mirror.breaker seconds an upstream stays marked down
+				      after a failure (default 30) */
+	int mirror_keep_deleted;   /* berth.mirror.keepdeleted: a tag the upstream deleted is still
+				      served from the cache (default 1) */
+	long long mirror_maxsize;  /* berth.mirror.maxsize bytes of mirrored content, 0 = no cap */
+	char **mirror_pins;        /* berth.mirror.pins: patterns of mirrored repositories never
+				      evicted */
+	size_t nmirror_pins;
+	struct berth_mirror_sync *mirror_syncs; /* berth.mirror.sync */
+	size_t nmirror_syncs;
 };
 
 /* 1 when the configuration asks for authentication (htpasswd, token, or the built-in issuer). */
