@@ -640,6 +640,8 @@ def test_name_valid_edge_cases(ctx):
 
 @suite.test
 def test_tag_invalid(ctx):
+    """A PUT refuses a tag outside the grammar (TAG_INVALID); a GET, HEAD or DELETE of one
+    asks for something that cannot exist: 404 MANIFEST_UNKNOWN."""
     reg = ctx.reg
     name = uniq("tagbad")
     img = push_image(reg, name, "ok")
@@ -648,10 +650,41 @@ def test_tag_invalid(ctx):
         with cs.case("PUT " + tag[:20]):
             expect_error(put_manifest(reg, name, tag, img.body, img.mt), 400, "TAG_INVALID", tag)
         with cs.case("GET " + tag[:20]):
-            expect_error(get_manifest(reg, name, tag), 400, "TAG_INVALID", tag)
+            expect_error(get_manifest(reg, name, tag), 404, "MANIFEST_UNKNOWN", tag)
+        with cs.case("HEAD " + tag[:20]):
+            expect_error(get_manifest(reg, name, tag, "HEAD"), 404, None, tag)
+        with cs.case("DELETE " + tag[:20]):
+            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, tag)), 404,
+                         "MANIFEST_UNKNOWN", tag)
     cs.done()
     tags, _ = tags_of(reg, name)
     eq(tags, ["ok"], "tags after rejected PUTs")
+
+
+@suite.test
+def test_conformance_invalid_manifest_name(ctx):
+    """The distribution-spec conformance suite (v1.1, 01_pull_test.go and 02_push_test.go)
+    GETs and HEADs ".INVALID_MANIFEST_NAME" and wants 404; its "Error codes" case GETs
+    "sha256:totallywrong" (with a body) and takes 400 or 404."""
+    reg = ctx.reg
+    name = uniq("conf404")
+    img = push_image(reg, name, "tagtest0")
+    path = "/v2/%s/manifests/.INVALID_MANIFEST_NAME" % name
+    expect_error(call(reg, "GET", path), 404, "MANIFEST_UNKNOWN")
+    expect_error(call(reg, "HEAD", path), 404, None)
+    expect_error(call(reg, "DELETE", path), 404, "MANIFEST_UNKNOWN")
+    expect_error(put_manifest(reg, name, ".INVALID_MANIFEST_NAME", img.body, img.mt), 400,
+                 "TAG_INVALID")
+    for d in ("sha256:zz", "sha256:totallywrong"):
+        r = call(reg, "GET", "/v2/%s/manifests/%s" % (name, d), body=b"blablabla",
+                 headers={"Content-Type": MT_OCI_MANIFEST})
+        expect_error(r, 404, "MANIFEST_UNKNOWN", d)
+        # DIGEST_INVALID's message is about an upload; nothing was uploaded here.
+        check(b"did not match uploaded content" not in r.body,
+              "GET %s: error message speaks of an upload: %r" % (d, r.body))
+    tags, _ = tags_of(reg, name)
+    eq(tags, ["tagtest0"], "tags after the requests")
+    assert_manifest(reg, name, "tagtest0", img.body, img.mt)
 
 
 @suite.test
@@ -669,20 +702,25 @@ def test_tag_valid_edge_cases(ctx):
 
 @suite.test
 def test_digest_invalid_manifest_paths(ctx):
+    """A malformed digest names no manifest: GET/HEAD/DELETE answer 404 MANIFEST_UNKNOWN (as
+    for any reference that is neither a tag nor a digest); a PUT by one is DIGEST_INVALID."""
     reg = ctx.reg
     name = uniq("baddgst")
     img = push_image(reg, name, "latest")
     cs = Cases()
     for d in BAD_DIGESTS:
         with cs.case("GET " + d):
-            expect_error(get_manifest(reg, name, d), 400, "DIGEST_INVALID")
+            r = get_manifest(reg, name, d)
+            expect_error(r, 404, "MANIFEST_UNKNOWN")
+            check(b"did not match uploaded content" not in r.body,
+                  "GET %s: error message speaks of an upload: %r" % (d, r.body))
         with cs.case("HEAD " + d):
-            expect_error(get_manifest(reg, name, d, "HEAD"), 400, None)
+            expect_error(get_manifest(reg, name, d, "HEAD"), 404, None)
         with cs.case("PUT " + d):
             expect_error(put_manifest(reg, name, d, img.body, img.mt), 400, "DIGEST_INVALID")
         with cs.case("DELETE " + d):
-            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, d)), 400,
-                         "DIGEST_INVALID")
+            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, d)), 404,
+                         "MANIFEST_UNKNOWN")
     cs.done()
     assert_manifest(reg, name, "latest", img.body, img.mt)
 
