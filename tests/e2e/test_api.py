@@ -573,14 +573,17 @@ def test_keepalive_after_errors_and_bodies(ctx):
 
 @suite.test
 def test_head_sends_no_body_bytes(ctx):
-    """Read the raw socket: a HEAD response (success or error) must end at the blank line."""
+    """Read the raw socket: a HEAD response (success or error) must end at the blank line, and
+    an error's Content-Length and Content-Type must be the GET's (RFC 9110 §8.6, §9.3.2)."""
     reg = ctx.reg
     name = uniq("rawhead")
     data = os.urandom(777)
     d = push_blob(reg, name, data)
     for path, want in (("/v2/%s/blobs/%s" % (name, d), b" 200 "),
                        ("/v2/%s/blobs/%s" % (name, sha256(b"nope")), b" 404 "),
-                       ("/v2/%s/manifests/nope" % name, b" 404 ")):
+                       ("/v2/%s/manifests/nope" % name, b" 404 "),
+                       ("/v2/%s/manifests/.INVALID_MANIFEST_NAME" % name, b" 404 "),
+                       ("/v2/%s/blobs/sha256:zz" % name, b" 404 ")):
         raw = raw_exchange(reg, ("HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
         head, sep, rest = raw.partition(b"\r\n\r\n")
         check(sep, "HEAD %s: incomplete response %r" % (path, raw[:300]))
@@ -589,6 +592,11 @@ def test_head_sends_no_body_bytes(ctx):
         if want == b" 200 ":
             check(re.search(br"(?im)^content-length:\s*777\s*$", head),
                   "HEAD blob: Content-Length 777 missing in %r" % head)
+        else:
+            g = call(reg, "GET", path)
+            h = call(reg, "HEAD", path)
+            eq(h.h("Content-Length"), str(len(g.body)), "HEAD %s Content-Length (the GET's)" % path)
+            eq(h.h("Content-Type"), g.h("Content-Type"), "HEAD %s Content-Type" % path)
 
 
 # =============================================================================================
