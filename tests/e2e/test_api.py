@@ -709,6 +709,30 @@ def test_tag_valid_edge_cases(ctx):
 
 
 @suite.test
+def test_reference_too_long(ctx):
+    """A reference longer than any tag, digest or upload id gets its endpoint's own answer, as
+    a shorter invalid one does, not a bare "no such route" (referrers must never say 404)."""
+    reg = ctx.reg
+    name = uniq("longref")
+    img = push_image(reg, name, "latest")
+    long_tag, long_digest = "a" * 300, "sha256:" + "a" * 300
+    mpath = "/v2/%s/manifests/%s" % (name, long_tag)
+    expect_error(call(reg, "GET", mpath), 404, "MANIFEST_UNKNOWN")
+    expect_error(call(reg, "HEAD", mpath), 404, None)
+    expect_error(call(reg, "DELETE", mpath), 404, "MANIFEST_UNKNOWN")
+    expect_error(put_manifest(reg, name, long_tag, img.body, img.mt), 400, "TAG_INVALID")
+    expect_error(put_manifest(reg, name, long_digest, img.body, img.mt), 400, "DIGEST_INVALID")
+    expect_error(get_blob(reg, name, long_digest), 404, "BLOB_UNKNOWN")
+    expect_error(call(reg, "GET", "/v2/%s/referrers/%s" % (name, long_digest)), 400,
+                 "DIGEST_INVALID")
+    expect_error(call(reg, "PATCH", "/v2/%s/blobs/uploads/%s" % (name, long_tag), body=b"x",
+                      headers={"Content-Type": "application/octet-stream"}),
+                 404, "BLOB_UPLOAD_UNKNOWN")
+    tags, _ = tags_of(reg, name)
+    eq(tags, ["latest"], "tags after the requests")
+
+
+@suite.test
 def test_digest_invalid_manifest_paths(ctx):
     """A malformed digest names no manifest: GET/HEAD/DELETE answer 404 MANIFEST_UNKNOWN (as
     for any reference that is neither a tag nor a digest); a PUT by one is DIGEST_INVALID."""
