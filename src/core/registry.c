@@ -1049,6 +1049,22 @@ static berth_err parse_ref(const char *ref, int *is_digest, struct berth_digest 
 	return berth_ref_tag_valid(ref, len) ? BERTH_OK : BERTH_ETAG_INVALID;
 }
 
+berth_err berth_registry_ref_check(const char *ref)
+{
+	struct berth_digest d;
+	int is_digest;
+	return parse_ref(ref, &is_digest, &d);
+}
+
+/* For a read or a delete, a reference that is neither a tag nor a well-formed digest names no
+ * manifest: MANIFEST_UNKNOWN, as Distribution answers and as the distribution-spec conformance
+ * suite expects of GET/HEAD ".INVALID_MANIFEST_NAME". Only a put, which would create the name,
+ * refuses it as TAG_INVALID or DIGEST_INVALID. */
+static berth_err lookup_ref(const char *ref, int *is_digest, struct berth_digest *d)
+{
+	return parse_ref(ref, is_digest, d) ? BERTH_EMANIFEST_UNKNOWN : BERTH_OK;
+}
+
 berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo,
 				      const char *ref, int with_content,
 				      struct berth_registry_manifest *out)
@@ -1058,7 +1074,7 @@ berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo
 	int by_digest;
 	berth_err e;
 	memset(out, 0, sizeof *out);
-	if ((e = parse_ref(ref, &by_digest, &d))) return e;
+	if ((e = lookup_ref(ref, &by_digest, &d))) return e;
 	e = with_content ? r->meta->ops->manifest_get(r->meta, repo, by_digest ? d.s : ref,
 						      by_digest, &mo)
 			 : r->meta->ops->manifest_head(r->meta, repo, by_digest ? d.s : ref,
@@ -1139,7 +1155,7 @@ berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *r
 	struct berth_digest d;
 	int by_digest;
 	berth_err e;
-	if ((e = parse_ref(ref, &by_digest, &d))) return e;
+	if ((e = lookup_ref(ref, &by_digest, &d))) return e;
 	if (!r->opts.delete_enabled) return BERTH_EUNSUPPORTED;
 	e = by_digest ? r->meta->ops->manifest_delete(r->meta, repo, &d, tag_policy(r, repo))
 		      : r->meta->ops->tag_delete(r->meta, repo, ref, tag_policy(r, repo));

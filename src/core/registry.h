@@ -129,7 +129,8 @@ struct berth_registry_manifest {
 };
 void berth_registry_manifest_clear(struct berth_registry_manifest *m);
 
-/* ref is a tag or a digest string (validated here). */
+/* ref is a tag or a digest string (validated here: one that is neither names no manifest,
+ * BERTH_EMANIFEST_UNKNOWN; only the put refuses it, BERTH_ETAG_INVALID/BERTH_EDIGEST_INVALID). */
 berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo,
 				      const char *ref, int with_content,
 				      struct berth_registry_manifest *out) BERTH_MUST_CHECK;
@@ -197,5 +198,8 @@ berth_err berth_registry_gc(struct berth_registry *r, const struct berth_gc_opts
 
 /* 1 when s is a valid repository name. */
 int berth_registry_name_ok(const char *s, size_t len);
+/* Whether ref is a tag or a well-formed digest (a digest when it holds ':'): BERTH_OK, or the
+ * error a manifest put by it gets (BERTH_ETAG_INVALID, BERTH_EDIGEST_INVALID). */
+berth_err berth_registry_ref_check(const char *ref) BERTH_MUST_CHECK;
 
 #endif

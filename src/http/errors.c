@@ -54,7 +54,9 @@ struct MHD_Response *resp_error(struct req *q, berth_err e, const char *detail,
 	char *text = NULL;
 
 	*status = berth_http_status_of(e, &code);
-	if (q->is_head) return resp_empty();
+	/* A HEAD gets the same response: libmicrohttpd sends it without the body, so its
+	 * Content-Length and Content-Type are the GET's (RFC 9110 §9.3.2; §8.6 forbids a
+	 * Content-Length other than what a GET would send). */
 	body = json_pack("{s:[{s:s,s:s,s:s?}]}", "errors", "code", code, "message",
 			 berth_err_str(e), "detail", detail);
 	if (body) text = json_dumps(body, JSON_COMPACT);

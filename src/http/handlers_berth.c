@@ -91,6 +91,7 @@ static berth_err parse_image(const char *s, struct berth_route *rt, const char *
 {
 	const char *at, *slash, *colon, *ref = "latest";
 	size_t rlen;
+	berth_err e;
 
 	*why = "image must be REPOSITORY:TAG or REPOSITORY@DIGEST";
 	if (!s || !*s) return BERTH_EINVAL;
@@ -111,6 +112,12 @@ static berth_err parse_image(const char *s, struct berth_route *rt, const char *
 		return BERTH_ENAME_INVALID;
 	}
 	if (strlen(ref) > BERTH_ROUTE_REF_MAX) return BERTH_EINVAL;
+	/* A malformed tag or digest is a malformed parameter (400); the registry's lookup would
+	 * call it an unknown manifest, as a /v2 GET must. */
+	if ((e = berth_registry_ref_check(ref))) {
+		*why = e == BERTH_ETAG_INVALID ? "invalid tag" : "invalid digest";
+		return e;
+	}
 	memcpy(rt->name, s, rlen);
 	rt->name[rlen] = '\0';
 	snprintf(rt->ref, sizeof rt->ref, "%s", ref);

@@ -21,6 +21,14 @@ static void begin_nothing(struct req *q)
 
 /* ---- pull ---- */
 
+/* A malformed digest names no blob: 404 BLOB_UNKNOWN, as a malformed reference on the manifest
+ * route is MANIFEST_UNKNOWN. DIGEST_INVALID stays with uploads, where bytes can fail a digest. */
+static berth_err route_digest(struct req *q, struct berth_digest *d)
+{
+	return berth_digest_parse(q->route.ref, strlen(q->route.ref), d) ? BERTH_EBLOB_UNKNOWN
+									 : BERTH_OK;
+}
+
 static void blob_headers(struct MHD_Response *r, const struct berth_digest *d)
 {
 	char etag[BERTH_DIGEST_MAX + 3];
@@ -41,7 +49,7 @@ static enum MHD_Result blob_get(struct req *q)
 	int fd = -1, partial = 0;
 	const char *range;
 	char cr[96];
-	berth_err e = berth_digest_parse(q->route.ref, strlen(q->route.ref), &d);
+	berth_err e = route_digest(q, &d);
 	if (e) return req_error(q, e, NULL);
 	if (q->is_head) {
 		uint64_t gen = berth_registry_generation(q->reg);
@@ -99,7 +107,7 @@ static enum MHD_Result blob_get(struct req *q)
 static enum MHD_Result blob_delete(struct req *q)
 {
 	struct berth_digest d;
-	berth_err e = berth_digest_parse(q->route.ref, strlen(q->route.ref), &d);
+	berth_err e = route_digest(q, &d);
 	if (!e) e = berth_registry_blob_delete(q->reg, q->route.name, &d);
 	if (e) return req_error(q, e, NULL);
 	struct MHD_Response *r = resp_empty();

@@ -6,6 +6,9 @@
 
 #include "../core/ref.h"
 
+_Static_assert(BERTH_ROUTE_REF_MAX > BERTH_TAG_MAX && BERTH_ROUTE_REF_MAX > BERTH_DIGEST_MAX,
+	       "a reference cut to BERTH_ROUTE_REF_MAX must stay invalid");
+
 struct marker {
 	const char *text;
 	size_t len;
@@ -73,19 +76,20 @@ void berth_route_parse(const char *path, size_t len, struct berth_route *out)
 		size_t name_len = (size_t)best_pos;
 		size_t rest_off = name_len + best->len;
 		size_t rest_len = plen - rest_off;
-		if (rest_len > BERTH_ROUTE_REF_MAX) return;
 		if (name_len > BERTH_NAME_MAX || !berth_ref_name_valid(p, name_len)) {
 			out->kind = BERTH_ROUTE_NAME_INVALID;
 			return;
 		}
+		if (memchr(p + rest_off, '\0', rest_len)) return;
 		memcpy(out->name, p, name_len);
 		out->name[name_len] = '\0';
+		/* A reference longer than BERTH_ROUTE_REF_MAX is cut there: still longer than any tag,
+		 * digest or upload id, so still none of them, and the endpoint answers its own error
+		 * (MANIFEST_UNKNOWN; TAG_INVALID or DIGEST_INVALID on a put; DIGEST_INVALID on
+		 * referrers, which must never answer 404) rather than "no such route". */
+		if (rest_len > BERTH_ROUTE_REF_MAX) rest_len = BERTH_ROUTE_REF_MAX;
 		memcpy(out->ref, p + rest_off, rest_len);
 		out->ref[rest_len] = '\0';
-		if (memchr(out->ref, '\0', rest_len)) {
-			out->kind = BERTH_ROUTE_NOT_FOUND;
-			return;
-		}
 		out->kind = best->kind;
 		if (best->kind == BERTH_ROUTE_UPLOAD && rest_len == 0) out->kind = BERTH_ROUTE_UPLOADS;
 		/* "/blobs/uploads" without the trailing slash starts an upload too. */

@@ -573,14 +573,17 @@ def test_keepalive_after_errors_and_bodies(ctx):
 
 @suite.test
 def test_head_sends_no_body_bytes(ctx):
-    """Read the raw socket: a HEAD response (success or error) must end at the blank line."""
+    """Read the raw socket: a HEAD response (success or error) must end at the blank line, and
+    an error's Content-Length and Content-Type must be the GET's (RFC 9110 §8.6, §9.3.2)."""
     reg = ctx.reg
     name = uniq("rawhead")
     data = os.urandom(777)
     d = push_blob(reg, name, data)
     for path, want in (("/v2/%s/blobs/%s" % (name, d), b" 200 "),
                        ("/v2/%s/blobs/%s" % (name, sha256(b"nope")), b" 404 "),
-                       ("/v2/%s/manifests/nope" % name, b" 404 ")):
+                       ("/v2/%s/manifests/nope" % name, b" 404 "),
+                       ("/v2/%s/manifests/.INVALID_MANIFEST_NAME" % name, b" 404 "),
+                       ("/v2/%s/blobs/sha256:zz" % name, b" 404 ")):
         raw = raw_exchange(reg, ("HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
         head, sep, rest = raw.partition(b"\r\n\r\n")
         check(sep, "HEAD %s: incomplete response %r" % (path, raw[:300]))
@@ -589,6 +592,11 @@ def test_head_sends_no_body_bytes(ctx):
         if want == b" 200 ":
             check(re.search(br"(?im)^content-length:\s*777\s*$", head),
                   "HEAD blob: Content-Length 777 missing in %r" % head)
+        else:
+            g = call(reg, "GET", path)
+            h = call(reg, "HEAD", path)
+            eq(h.h("Content-Length"), str(len(g.body)), "HEAD %s Content-Length (the GET's)" % path)
+            eq(h.h("Content-Type"), g.h("Content-Type"), "HEAD %s Content-Type" % path)
 
 
 # =============================================================================================
@@ -640,6 +648,8 @@ def test_name_valid_edge_cases(ctx):
 
 @suite.test
 def test_tag_invalid(ctx):
+    """A PUT refuses a tag outside the grammar (TAG_INVALID); a GET, HEAD or DELETE of one
+    asks for something that cannot exist: 404 MANIFEST_UNKNOWN."""
     reg = ctx.reg
     name = uniq("tagbad")
     img = push_image(reg, name, "ok")
@@ -648,10 +658,41 @@ def test_tag_invalid(ctx):
         with cs.case("PUT " + tag[:20]):
             expect_error(put_manifest(reg, name, tag, img.body, img.mt), 400, "TAG_INVALID", tag)
         with cs.case("GET " + tag[:20]):
-            expect_error(get_manifest(reg, name, tag), 400, "TAG_INVALID", tag)
+            expect_error(get_manifest(reg, name, tag), 404, "MANIFEST_UNKNOWN", tag)
+        with cs.case("HEAD " + tag[:20]):
+            expect_error(get_manifest(reg, name, tag, "HEAD"), 404, None, tag)
+        with cs.case("DELETE " + tag[:20]):
+            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, tag)), 404,
+                         "MANIFEST_UNKNOWN", tag)
     cs.done()
     tags, _ = tags_of(reg, name)
     eq(tags, ["ok"], "tags after rejected PUTs")
+
+
+@suite.test
+def test_conformance_invalid_manifest_name(ctx):
+    """The distribution-spec conformance suite (v1.1, 01_pull_test.go and 02_push_test.go)
+    GETs and HEADs ".INVALID_MANIFEST_NAME" and wants 404; its "Error codes" case GETs
+    "sha256:totallywrong" (with a body) and takes 400 or 404."""
+    reg = ctx.reg
+    name = uniq("conf404")
+    img = push_image(reg, name, "tagtest0")
+    path = "/v2/%s/manifests/.INVALID_MANIFEST_NAME" % name
+    expect_error(call(reg, "GET", path), 404, "MANIFEST_UNKNOWN")
+    expect_error(call(reg, "HEAD", path), 404, None)
+    expect_error(call(reg, "DELETE", path), 404, "MANIFEST_UNKNOWN")
+    expect_error(put_manifest(reg, name, ".INVALID_MANIFEST_NAME", img.body, img.mt), 400,
+                 "TAG_INVALID")
+    for d in ("sha256:zz", "sha256:totallywrong"):
+        r = call(reg, "GET", "/v2/%s/manifests/%s" % (name, d), body=b"blablabla",
+                 headers={"Content-Type": MT_OCI_MANIFEST})
+        expect_error(r, 404, "MANIFEST_UNKNOWN", d)
+        # DIGEST_INVALID's message is about an upload; nothing was uploaded here.
+        check(b"did not match uploaded content" not in r.body,
+              "GET %s: error message speaks of an upload: %r" % (d, r.body))
+    tags, _ = tags_of(reg, name)
+    eq(tags, ["tagtest0"], "tags after the requests")
+    assert_manifest(reg, name, "tagtest0", img.body, img.mt)
 
 
 @suite.test
@@ -668,39 +709,74 @@ def test_tag_valid_edge_cases(ctx):
 
 
 @suite.test
+def test_reference_too_long(ctx):
+    """A reference longer than any tag, digest or upload id gets its endpoint's own answer, as
+    a shorter invalid one does, not a bare "no such route" (referrers must never say 404)."""
+    reg = ctx.reg
+    name = uniq("longref")
+    img = push_image(reg, name, "latest")
+    long_tag, long_digest = "a" * 300, "sha256:" + "a" * 300
+    mpath = "/v2/%s/manifests/%s" % (name, long_tag)
+    expect_error(call(reg, "GET", mpath), 404, "MANIFEST_UNKNOWN")
+    expect_error(call(reg, "HEAD", mpath), 404, None)
+    expect_error(call(reg, "DELETE", mpath), 404, "MANIFEST_UNKNOWN")
+    expect_error(put_manifest(reg, name, long_tag, img.body, img.mt), 400, "TAG_INVALID")
+    expect_error(put_manifest(reg, name, long_digest, img.body, img.mt), 400, "DIGEST_INVALID")
+    expect_error(get_blob(reg, name, long_digest), 404, "BLOB_UNKNOWN")
+    expect_error(call(reg, "GET", "/v2/%s/referrers/%s" % (name, long_digest)), 400,
+                 "DIGEST_INVALID")
+    expect_error(call(reg, "PATCH", "/v2/%s/blobs/uploads/%s" % (name, long_tag), body=b"x",
+                      headers={"Content-Type": "application/octet-stream"}),
+                 404, "BLOB_UPLOAD_UNKNOWN")
+    tags, _ = tags_of(reg, name)
+    eq(tags, ["latest"], "tags after the requests")
+
+
+@suite.test
 def test_digest_invalid_manifest_paths(ctx):
+    """A malformed digest names no manifest: GET/HEAD/DELETE answer 404 MANIFEST_UNKNOWN (as
+    for any reference that is neither a tag nor a digest); a PUT by one is DIGEST_INVALID."""
     reg = ctx.reg
     name = uniq("baddgst")
     img = push_image(reg, name, "latest")
     cs = Cases()
     for d in BAD_DIGESTS:
         with cs.case("GET " + d):
-            expect_error(get_manifest(reg, name, d), 400, "DIGEST_INVALID")
+            r = get_manifest(reg, name, d)
+            expect_error(r, 404, "MANIFEST_UNKNOWN")
+            check(b"did not match uploaded content" not in r.body,
+                  "GET %s: error message speaks of an upload: %r" % (d, r.body))
         with cs.case("HEAD " + d):
-            expect_error(get_manifest(reg, name, d, "HEAD"), 400, None)
+            expect_error(get_manifest(reg, name, d, "HEAD"), 404, None)
         with cs.case("PUT " + d):
             expect_error(put_manifest(reg, name, d, img.body, img.mt), 400, "DIGEST_INVALID")
         with cs.case("DELETE " + d):
-            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, d)), 400,
-                         "DIGEST_INVALID")
+            expect_error(call(reg, "DELETE", "/v2/%s/manifests/%s" % (name, d)), 404,
+                         "MANIFEST_UNKNOWN")
     cs.done()
     assert_manifest(reg, name, "latest", img.body, img.mt)
 
 
 @suite.test
 def test_digest_invalid_blob_paths(ctx):
+    """A malformed digest names no blob: GET/HEAD/DELETE answer 404 BLOB_UNKNOWN, as the
+    manifest route answers MANIFEST_UNKNOWN (the conformance suite asks neither; Distribution's
+    routes 404 such a path)."""
     reg = ctx.reg
     name = uniq("baddgstb")
     push_blob(reg, name, os.urandom(10))
     cs = Cases()
     for d in BAD_DIGESTS + ["notadigest"]:
         with cs.case("GET " + d):
-            expect_error(get_blob(reg, name, d), 400, "DIGEST_INVALID")
+            r = get_blob(reg, name, d)
+            expect_error(r, 404, "BLOB_UNKNOWN")
+            check(b"did not match uploaded content" not in r.body,
+                  "GET %s: error message speaks of an upload: %r" % (d, r.body))
         with cs.case("HEAD " + d):
-            expect_error(call(reg, "HEAD", "/v2/%s/blobs/%s" % (name, d)), 400, None)
+            expect_error(call(reg, "HEAD", "/v2/%s/blobs/%s" % (name, d)), 404, None)
         with cs.case("DELETE " + d):
-            expect_error(call(reg, "DELETE", "/v2/%s/blobs/%s" % (name, d)), 400,
-                         "DIGEST_INVALID")
+            expect_error(call(reg, "DELETE", "/v2/%s/blobs/%s" % (name, d)), 404,
+                         "BLOB_UNKNOWN")
     cs.done()
 
 

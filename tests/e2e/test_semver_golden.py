@@ -365,6 +365,13 @@ def test_api_resolve(ctx):
     doc, _ = get_json(ctx, "/berth/v1/resolve?image=" + q("golden/base:1"))
     eq(doc["version"], "1.1.0", "resolve golden/base:1")
     get_json(ctx, "/berth/v1/resolve?image=apps/api:7", status=404)
+    # A malformed tag or digest is a malformed parameter (400), not an unknown image, though
+    # /v2 answers 404 MANIFEST_UNKNOWN for the same reference.
+    for image, code in (("apps/api:bad+tag", "TAG_INVALID"), ("apps/api:.x", "TAG_INVALID"),
+                        ("apps/api@sha256:zz", "DIGEST_INVALID")):
+        for api in ("resolve", "derived", "base"):
+            doc, _ = get_json(ctx, "/berth/v1/%s?image=%s" % (api, q(image)), status=400)
+            eq(doc["errors"][0]["code"], code, "%s of %s" % (api, image))
 
 
 @suite.test

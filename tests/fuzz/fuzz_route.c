@@ -1,6 +1,7 @@
 /* fuzz_route.c — berth_route_parse. Invariants: a route that carries a repository holds a name
  * that berth_ref_name_valid accepts and a reference without '/' or NUL, both terminated and
- * copied from the path ("/v2/" NAME marker REF); routes without a repository leave both empty. */
+ * copied from the path ("/v2/" NAME marker REF, REF cut to BERTH_ROUTE_REF_MAX); routes without
+ * a repository leave both empty. */
 #include "../../src/core/ref.h"
 #include "../../src/http/router.h"
 #include "fuzz.h"
@@ -55,7 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (size == 4 + nl + ml + 1 && memcmp(path + 4 + nl, "/blobs/uploads/", ml + 1) == 0));
 		return 0;
 	}
-	FUZZ_ASSERT(size == 4 + nl + ml + rl);
+	FUZZ_ASSERT(rl <= BERTH_ROUTE_REF_MAX);
+	if (rl < BERTH_ROUTE_REF_MAX) FUZZ_ASSERT(size == 4 + nl + ml + rl);
+	FUZZ_ASSERT(size >= 4 + nl + ml + rl);
+	FUZZ_ASSERT(!memchr(path + 4 + nl + ml, '/', size - (4 + nl + ml)));
 	FUZZ_ASSERT(memcmp(path + 4 + nl, marker, ml) == 0);
 	FUZZ_ASSERT(memcmp(path + 4 + nl + ml, r.ref, rl) == 0);
 	if (r.kind == BERTH_ROUTE_TAGS) FUZZ_ASSERT(rl == 0);

@@ -225,8 +225,28 @@ static void test_manifests_and_tags(void)
 	berth_registry_manifest_clear(&m);
 	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "nope", 1, &m), BERTH_EMANIFEST_UNKNOWN);
 	CHECK_EQ_INT(berth_registry_manifest_get(r, "none", "v1", 1, &m), BERTH_ENAME_UNKNOWN);
+	/* A reference that is neither a tag nor a digest names nothing: unknown, not invalid
+	 * (the conformance suite GETs ".INVALID_MANIFEST_NAME" and wants 404). Only a put
+	 * refuses it. */
 	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", "sha256:zz", 1, &m),
+		     BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", ".INVALID_MANIFEST_NAME", 1, &m),
+		     BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_get(r, "img", ".INVALID_MANIFEST_NAME", 0, &m),
+		     BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", ".INVALID_MANIFEST_NAME"),
+		     BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_delete(r, "img", "sha256:zz"), BERTH_EMANIFEST_UNKNOWN);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", ".INVALID_MANIFEST_NAME", NULL, body,
+						 strlen(body), &d, &has_sub, &sub),
+		     BERTH_ETAG_INVALID);
+	CHECK_EQ_INT(berth_registry_manifest_put(r, "img", "sha256:zz", NULL, body, strlen(body),
+						 &d, &has_sub, &sub),
 		     BERTH_EDIGEST_INVALID);
+	CHECK_EQ_INT(berth_registry_ref_check("v1"), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_ref_check(d.s), BERTH_OK);
+	CHECK_EQ_INT(berth_registry_ref_check(".INVALID_MANIFEST_NAME"), BERTH_ETAG_INVALID);
+	CHECK_EQ_INT(berth_registry_ref_check("sha256:zz"), BERTH_EDIGEST_INVALID);
 
 	CHECK_EQ_INT(berth_registry_tags(r, "img", NULL, -1, collect, &nm), BERTH_OK);
 	CHECK_STR(nm.all, "v1,v2");

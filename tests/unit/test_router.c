@@ -73,6 +73,22 @@ static void test_invalid(void)
 	memcpy(long_name, "/v2/", 4);
 	memcpy(long_name + 300, "/tags/list", 11);
 	CHECK_EQ_INT(parse(long_name).kind, BERTH_ROUTE_NAME_INVALID);
+	/* A reference too long to be any tag, digest or upload id keeps its route, cut to
+	 * BERTH_ROUTE_REF_MAX (still too long to be valid) for the endpoint to refuse. */
+	char long_ref[400];
+	memset(long_ref, 'a', sizeof long_ref - 1);
+	long_ref[sizeof long_ref - 1] = '\0';
+	memcpy(long_ref, "/v2/a/manifests/", 16);
+	struct berth_route lr = parse(long_ref);
+	CHECK_EQ_INT(lr.kind, BERTH_ROUTE_MANIFEST);
+	CHECK_STR(lr.name, "a");
+	CHECK_EQ_INT(strlen(lr.ref), BERTH_ROUTE_REF_MAX);
+	memcpy(long_ref, "/v2/a/referrers/", 16);
+	CHECK_EQ_INT(parse(long_ref).kind, BERTH_ROUTE_REFERRERS);
+	memcpy(long_ref, "/v2/a/blobs/uploads/", 20);
+	lr = parse(long_ref);
+	CHECK_EQ_INT(lr.kind, BERTH_ROUTE_UPLOAD);
+	CHECK_EQ_INT(strlen(lr.ref), BERTH_ROUTE_REF_MAX);
 	/* An embedded NUL never reaches a handler. */
 	struct berth_route r;
 	berth_route_parse("/v2/a/manifests/x\0y", 19, &r);
