@@ -212,6 +212,7 @@ static void reg_load_creds_locked(struct berth_client *c, struct reg *r)
 
 	if (r->creds_known) return;
 	r->creds_known = 1;
+	if (c->opts.no_credentials_file) return;
 	if (!c->creds_tried) {
 		c->creds_tried = 1;
 		if (berth_creds_load(c->config_path, &c->creds, &why)) c->creds = NULL;
@@ -242,6 +243,21 @@ berth_cerr berth_client_set_login(struct berth_client *c, const char *registry, 
 	r->tokens = NULL;
 	if (!r->user || !r->pass) rc = BERTH_C_EFAIL;
 out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+berth_cerr berth_client_set_base(struct berth_client *c, const char *registry, const char *base)
+{
+	struct reg *r;
+	berth_cerr rc = BERTH_C_OK;
+
+	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
+		return BERTH_C_EUSAGE;
+	pthread_mutex_lock(&c->mu);
+	r = reg_get_locked(c, registry);
+	if (!r || strlen(base) >= sizeof r->base) rc = BERTH_C_EUSAGE;
+	else snprintf(r->base, sizeof r->base, "%s", base);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -323,6 +339,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
 		/* A new response (redirect, 100 Continue): forget the previous one's headers. */
 		rs->content_type[0] = rs->digest[0] = rs->location[0] = rs->range[0] = '\0';
+		rs->retry_after[0] = '\0';
 		rs->link[0] = '\0';
 		rs->content_length = -1;
 		rs->body_len = 0;
@@ -335,7 +352,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 		vlen--;
 #define HDR(name) ci_prefix(buf, vlen, name ":", &off)
 	if (HDR("content-type") || HDR("docker-content-digest") || HDR("location") || HDR("range") ||
-	    HDR("link") || HDR("content-length") || HDR("www-authenticate")) {
+	    HDR("link") || HDR("content-length") || HDR("www-authenticate") || HDR("retry-after")) {
 		char name[32];
 		size_t nl = off - 1 < sizeof name - 1 ? off - 1 : sizeof name - 1;
 
@@ -359,6 +376,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 			append_hdr(rs->link, sizeof rs->link, v, vlen);
 		else if (strcasecmp(name, "www-authenticate") == 0)
 			append_hdr(x->wa, sizeof x->wa, v, vlen);
+		else if (strcasecmp(name, "retry-after") == 0)
+			copy_hdr(rs->retry_after, sizeof rs->retry_after, v, vlen);
 		else {
 			char num[32];
 
@@ -421,6 +440,14 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
 	long status = 0;
 
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300 && rq->sink) {
+		if (rq->sink(rq->sink_ud, buf, len)) {
+			x->sink_errno = ECANCELED;
+			return 0;
+		}
+		x->rs->written += (int64_t)len;
+		return orig;
+	}
 	if (status >= 200 && status < 300 && rq->out_fd >= 0) {
 		size_t off = 0;
 
@@ -591,7 +618,9 @@ static berth_cerr perform(struct berth_client *c, CURL *h, const char *url,
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/0.1.0");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 30000L);
+	if (rq->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
 	/* A transfer that moves nothing for a minute is dead (a registry that stopped reading). */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -609,7 +638,9 @@ static berth_cerr perform(struct berth_client *c, CURL *h, const char *url,
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 		/* Never follow an https registry down to plain http. */
-		curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, c->opts.insecure ? "http,https" : "https");
+		curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+				 c->opts.insecure || strncmp(url, "http://", 7) == 0 ? "http,https"
+										  : "https");
 	}
 	if (strcmp(m, "HEAD") == 0) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);

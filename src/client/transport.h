@@ -57,6 +57,8 @@ struct berth_client_opts {
 	berth_progress_fn progress;
 	void *progress_ud;
 	int jobs;                 /* concurrent blob transfers; 0: 3 */
+	int no_credentials_file;  /* never read a Docker config.json: registries without
+				   * berth_client_set_login are anonymous (the server's mirror) */
 };
 
 /* One client: registries (connection pools, credentials, tokens) and the first error.
@@ -80,6 +82,15 @@ const struct berth_client_opts *berth_client_options(const struct berth_client *
 /* Credentials to use for registry (instead of the config file's); copied; wiped on free. */
 berth_cerr berth_client_set_login(struct berth_client *c, const char *registry, const char *user,
 				  const char *pass) BERTH_C_MUST_CHECK;
+
+/* Serve `registry` (a key: "docker.io", "ghcr.io") from base ("https://registry-1.docker.io",
+ * "http://127.0.0.1:5001": scheme and authority, no path) instead of the address the key names. */
+berth_cerr berth_client_set_base(struct berth_client *c, const char *registry,
+				 const char *base) BERTH_C_MUST_CHECK;
+
+/* A 2xx body handed over piece by piece as it arrives; non-zero stops the transfer (the call
+ * then fails with BERTH_C_EFAIL). */
+typedef int (*berth_sink_fn)(void *ud, const void *buf, size_t len);
 
 /* One request. Initialise with berth_req_init, then set what applies. */
 struct berth_req {
@@ -107,6 +118,10 @@ struct berth_req {
 	int out_socket;            /* out_fd is a socket: send(MSG_NOSIGNAL), no SIGPIPE */
 	int64_t out_skip;          /* a 200 answer to a Range request: drop this many bytes first */
 	int quiet;                 /* transport failures go to resp->errmsg only, not the client */
+	long timeout_ms;           /* whole exchange, 0: none (a stall still ends it after 60 s) */
+	long connect_timeout_ms;   /* 0: 30 s */
+	berth_sink_fn sink;        /* 2xx body to this callback instead of out_fd or memory */
+	void *sink_ud;
 };
 
 struct berth_resp {
@@ -119,6 +134,7 @@ struct berth_resp {
 	char digest[BERTH_DIGEST_MAX + 1];    /* Docker-Content-Digest */
 	char location[BERTH_CLIENT_URL_MAX];
 	char range[64];
+	char retry_after[32];       /* Retry-After (429, 503) */
 	char link[BERTH_CLIENT_URL_MAX];
 	char errmsg[512];           /* the transport failure when berth_client_do did not return OK */
 };
