@@ -39,17 +39,18 @@ enum cfg_parse {
 	P_OPT_STR,  /* string; empty means unset (NULL) */
 	P_INT,      /* non-negative decimal integer */
 	P_DURATION, /* seconds, or a Go duration ("24h", "1h30m") */
-	P_SIZE,     /* bytes, or with a B/KB/MB/GB/KiB/MiB/GiB suffix */
+	P_DURATION_MS, /* the same in milliseconds ("500ms", "3s"; a plain number is seconds) */
+	P_SIZE,     /* bytes, or with a B/KB/MB/GB/TB/KiB/MiB/GiB/TiB suffix */
 };
 
-enum cfg_field { F_INT, F_UINT, F_LONG, F_SIZE, F_STR };
+enum cfg_field { F_INT, F_UINT, F_LONG, F_LLONG, F_SIZE, F_STR };
 
 struct cfg_key {
 	const char *path; /* YAML path; the env name is REGISTRY_ + upper(path) with '.' → '_' */
 	enum cfg_parse parse;
 	enum cfg_field field;
 	size_t offset;
-	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION / P_SIZE */
+	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION(_MS) / P_SIZE */
 };
 
 #define KEY(p, parse, field, member, min, max)                                                   \
@@ -81,6 +82,12 @@ static const struct cfg_key keys[] = {
 	KEY("berth.tokenissuer.enabled", P_BOOL, F_INT, tokenissuer_enabled, 0, 0),
 	KEY("berth.tokenissuer.key", P_OPT_STR, F_STR, tokenissuer_key, 0, 0),
 	KEY("berth.tokenissuer.expiry", P_DURATION, F_LONG, tokenissuer_expiry, 1, 7 * 86400),
+	/* An upstream check blocks a pull; past ten minutes it is a hang, not a budget. */
+	KEY("berth.mirror.timeout", P_DURATION_MS, F_LONG, mirror_timeout_ms, 1, 600 * 1000),
+	/* 0: retry a failed upstream on the next request. */
+	KEY("berth.mirror.breaker", P_DURATION, F_LONG, mirror_breaker, 0, 86400),
+	KEY("berth.mirror.keepdeleted", P_BOOL, F_INT, mirror_keep_deleted, 0, 0),
+	KEY("berth.mirror.maxsize", P_SIZE, F_LLONG, mirror_maxsize, 0, LLONG_MAX),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -232,9 +239,11 @@ static int parse_size(const char *s, size_t n, unsigned long long *out)
 		{"kb", 1000ull},
 		{"mb", 1000ull * 1000},
 		{"gb", 1000ull * 1000 * 1000},
+		{"tb", 1000ull * 1000 * 1000 * 1000},
 		{"kib", 1024ull},
 		{"mib", 1024ull * 1024},
 		{"gib", 1024ull * 1024 * 1024},
+		{"tib", 1024ull * 1024 * 1024 * 1024},
 	};
 	unsigned long long v;
 	size_t i = 0;
@@ -252,10 +261,9 @@ static int parse_size(const char *s, size_t n, unsigned long long *out)
 	return -1;
 }
 
-/* Seconds: a plain integer, or Go's time.ParseDuration syntax without a sign ("24h", "1h30m",
- * "1.5h", "90s"), which is how Distribution's configs write durations. The total must be a whole
- * number of seconds. 0 ok, -1 syntax, -2 overflow, -3 not whole seconds. */
-static int parse_duration(const char *s, size_t n, unsigned long long *out)
+/* Go's time.ParseDuration syntax without a sign ("24h", "1h30m", "1.5h", "500ms"), which is how
+ * Distribution's configs write durations, in nanoseconds. 0 ok, -1 syntax, -2 overflow. */
+static int parse_go_duration(const char *s, size_t n, unsigned long long *out)
 {
 	static const struct {
 		const char *unit;
@@ -274,8 +282,6 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 	size_t i = 0;
 	int r;
 
-	r = parse_uint(s, n, out);
-	if (r != -1) return r;
 	if (n == 0) return -1;
 	while (i < n) {
 		unsigned long long ip = 0, frac = 0, scale = 1, part;
@@ -288,8 +294,8 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 		if (i < n && s[i] == '.') {
 			i++;
 			while (i < n && s[i] >= '0' && s[i] <= '9') {
-				/* Nine fractional digits are finer than the whole seconds we
-				 * keep, and bound frac so the products below cannot overflow. */
+				/* Nine fractional digits are finer than anything we keep, and
+				 * bound frac so the products below cannot overflow. */
 				if (scale < 1000000000ull) {
 					frac = frac * 10 + (unsigned)(s[i] - '0');
 					scale *= 10;
@@ -319,9 +325,41 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 		if (part < ip * units[best].ns || total > ULLONG_MAX - part) return -2;
 		total += part;
 	}
-	if (total % 1000000000ull) return -3;
-	*out = total / 1000000000ull;
+	*out = total;
 	return 0;
+}
+
+/* A duration as a whole number of units of unit_ns nanoseconds: a plain integer counts seconds
+ * (as everywhere in the file), anything else is a Go duration. 0 ok, -1 syntax, -2 overflow,
+ * -3 not a whole number of units. */
+static int parse_duration_in(const char *s, size_t n, unsigned long long unit_ns,
+			     unsigned long long *out)
+{
+	unsigned long long v, per_s = 1000000000ull / unit_ns;
+	int r = parse_uint(s, n, &v);
+
+	if (r == 0) {
+		if (v > ULLONG_MAX / per_s) return -2;
+		*out = v * per_s;
+		return 0;
+	}
+	if (r == -2) return -2;
+	if ((r = parse_go_duration(s, n, &v))) return r;
+	if (v % unit_ns) return -3;
+	*out = v / unit_ns;
+	return 0;
+}
+
+/* Seconds: "90", "90s", "24h", "1h30m", "1.5h"; the total must be whole seconds. */
+static int parse_duration(const char *s, size_t n, unsigned long long *out)
+{
+	return parse_duration_in(s, n, 1000000000ull, out);
+}
+
+/* Milliseconds: "500ms", "1.5s", "3" (seconds); the total must be whole milliseconds. */
+static int parse_duration_ms(const char *s, size_t n, unsigned long long *out)
+{
+	return parse_duration_in(s, n, 1000000ull, out);
 }
 
 /* RFC 1123 host name: dot-separated labels of letters, digits and '-', 1..63 bytes each, not
@@ -408,6 +446,9 @@ static berth_err config_defaults(struct berth_config *c)
 	c->upload_expiry = BERTH_UPLOAD_EXPIRY_DEFAULT;
 	c->uploads_per_repo = BERTH_UPLOADS_PER_REPO_DEFAULT;
 	c->tokenissuer_expiry = BERTH_TOKEN_EXPIRY_DEFAULT;
+	c->mirror_timeout_ms = BERTH_MIRROR_TIMEOUT_MS_DEFAULT;
+	c->mirror_breaker = BERTH_MIRROR_BREAKER_DEFAULT;
+	c->mirror_keep_deleted = 1;
 	c->http_addr = strdup("127.0.0.1:5000");
 	c->root = strdup("./data");
 	if (!c->http_addr || !c->root) return BERTH_ENOMEM;
@@ -470,6 +511,7 @@ static void store_num(struct berth_config *c, const struct cfg_key *k, unsigned 
 	case F_INT: *(int *)(void *)p = (int)v; break;
 	case F_UINT: *(unsigned *)(void *)p = (unsigned)v; break;
 	case F_LONG: *(long *)(void *)p = (long)v; break;
+	case F_LLONG: *(long long *)(void *)p = (long long)v; break;
 	case F_SIZE: *(size_t *)(void *)p = (size_t)v; break;
 	case F_STR: break;
 	}
@@ -491,6 +533,7 @@ static berth_err reset_default(struct cfg_ctx *x, const struct cfg_key *k)
 		size_t sz = k->field == F_INT ? sizeof(int)
 			    : k->field == F_UINT ? sizeof(unsigned)
 			    : k->field == F_LONG ? sizeof(long)
+			    : k->field == F_LLONG ? sizeof(long long)
 						 : sizeof(size_t);
 		memcpy((char *)x->c + k->offset, (const char *)x->def + k->offset, sz);
 		return BERTH_OK;
@@ -580,6 +623,16 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 			return BERTH_EINVAL;
 		}
 		break;
+	case P_DURATION_MS:
+		r = parse_duration_ms(v, n, &num);
+		if (r == -1 || r == -3) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a duration in whole milliseconds (e.g. 500ms, 3s; "
+			     "a plain number is seconds)",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		break;
 	case P_SIZE:
 		r = parse_size(v, n, &num);
 		if (r == -1) {
@@ -592,8 +645,8 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	}
 	if (k->field != F_STR) {
 		if (r == -2 || num < k->min || num > k->max) {
-			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (%llu..%llu)",
-			     where, shown, k->min, k->max);
+			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (%llu..%llu%s)",
+			     where, shown, k->min, k->max, k->parse == P_DURATION_MS ? " ms" : "");
 			return BERTH_EINVAL;
 		}
 		store_num(x->c, k, num);

@@ -130,6 +130,15 @@ static void test_defaults(void)
 	CHECK_STR(c->root, "./data");
 	CHECK_EQ_INT(c->delete_enabled, 0);
 	CHECK_EQ_INT(c->sync_metadata, 0);
+	/* No mirror unless one is configured. */
+	CHECK_EQ_INT(c->nupstreams, 0);
+	CHECK(c->upstreams == NULL);
+	CHECK_EQ_INT(c->mirror_timeout_ms, 3000);
+	CHECK_EQ_INT(c->mirror_breaker, 30);
+	CHECK_EQ_INT(c->mirror_keep_deleted, 1);
+	CHECK_EQ_INT(c->mirror_maxsize, 0);
+	CHECK_EQ_INT(c->nmirror_pins, 0);
+	CHECK_EQ_INT(c->nmirror_syncs, 0);
 	berth_config_free(c);
 	berth_config_free(NULL);
 }
@@ -696,6 +705,7 @@ static void test_size_suffixes(void)
 		{"100B", 100},
 		{"1GiB", 1ull << 30},
 		{"1GB", 1000000000},
+		{"1TiB", 0},                  /* over the 1 GiB cap */
 		{"2GiB", 0},                  /* over the 1 GiB cap */
 		{"18446744073709551615GiB", 0}, /* overflows */
 		{"0", 0},
@@ -759,6 +769,82 @@ static void test_duration_suffixes(void)
 	CHECK_EQ_INT(load_env("REGISTRY_BERTH_LIMITS_CONNECTIONTIMEOUT", "5m", &c), BERTH_OK);
 	if (c) CHECK_EQ_INT(c->connection_timeout, 300);
 	berth_config_free(c);
+}
+
+/* berth.mirror's scalars: timeout in milliseconds, breaker in seconds, maxsize up to TiB. */
+static void test_mirror_scalars(void)
+{
+	static const struct {
+		const char *var, *in;
+		long long want; /* -1: invalid */
+	} cases[] = {
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "500ms", 500},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "3s", 3000},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "3", 3000}, /* a plain number is seconds */
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1.5s", 1500},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1ms", 1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "10m", 600000},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "600001ms", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "0", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "0ms", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1500us", -1}, /* not whole milliseconds */
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "fast", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "99999999999999999999", -1},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "0", 0},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "2m", 120},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "500ms", -1},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "-1", -1},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50GiB", 50ll << 30},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50GB", 50000000000ll},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "2TiB", 2ll << 40},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "1TB", 1000000000000ll},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "0", 0},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "1048576", 1048576},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "9223372036854775808", -1},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50G", -1},
+		{"REGISTRY_BERTH_MIRROR_KEEPDELETED", "false", 0},
+		{"REGISTRY_BERTH_MIRROR_KEEPDELETED", "maybe", -1},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env(cases[i].var, cases[i].in, &c);
+		long long got = -1;
+		if (c)
+			got = strstr(cases[i].var, "TIMEOUT")   ? c->mirror_timeout_ms
+			      : strstr(cases[i].var, "BREAKER") ? c->mirror_breaker
+			      : strstr(cases[i].var, "MAXSIZE") ? c->mirror_maxsize
+								: c->mirror_keep_deleted;
+		CHECK_EQ_INT(rc, cases[i].want < 0 ? BERTH_EINVAL : BERTH_OK);
+		CHECK_EQ_INT(got, cases[i].want);
+		if (got != cases[i].want)
+			fprintf(stderr, "  %s=%s: got %lld (%s)\n", cases[i].var, cases[i].in, got,
+				errbuf);
+		if (cases[i].want < 0) CHECK(strstr(errbuf, cases[i].var) != NULL);
+		berth_config_free(c);
+	}
+
+	/* From the file, with the key named in the message. */
+	struct berth_config *c = NULL;
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 250ms\n    breaker: 1m\n"
+				    "    keepdeleted: no\n    maxsize: 10 GiB\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->mirror_timeout_ms, 250);
+		CHECK_EQ_INT(c->mirror_breaker, 60);
+		CHECK_EQ_INT(c->mirror_keep_deleted, 0);
+		CHECK_EQ_INT(c->mirror_maxsize, 10ll << 30);
+	}
+	berth_config_free(c);
+	c = NULL;
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 11m\n"), &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":3: berth.mirror.timeout: '11m' is out of range (1..600000 ms)") !=
+	      NULL);
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 2.5ms\n"), &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "berth.mirror.timeout: '2.5ms' is not a duration in whole "
+			     "milliseconds") != NULL);
+	CHECK(c == NULL);
 }
 
 static void test_bool_spellings(void)
@@ -1199,6 +1285,7 @@ int main(void)
 	T_RUN(test_env_errors_name_the_variable);
 	T_RUN(test_size_suffixes);
 	T_RUN(test_duration_suffixes);
+	T_RUN(test_mirror_scalars);
 	T_RUN(test_bool_spellings);
 	T_RUN(test_addresses);
 	T_RUN(test_log_levels);
