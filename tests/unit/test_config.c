@@ -1259,6 +1259,262 @@ static void test_semver_and_golden_mistakes(void)
 	}
 }
 
+/* The brief's example, berth.mirror part. */
+static const char *const mirror_doc = "berth:\n"
+				      "  mirror:\n"
+				      "    timeout: 3s\n"
+				      "    breaker: 30s\n"
+				      "    keepdeleted: true\n"
+				      "    maxsize: 50GiB\n"
+				      "    pins: [\"docker.io/library/**\"]\n"
+				      "    upstreams:\n"
+				      "      - prefix: docker.io\n"
+				      "        url: https://registry-1.docker.io\n"
+				      "        username: bob\n"
+				      "        password: pw\n"
+				      "        default: true\n"
+				      "      - prefix: ghcr.io\n"
+				      "        url: https://ghcr.io\n"
+				      "    sync:\n"
+				      "      - repository: docker.io/library/alpine\n"
+				      "        semver: \"^3\"\n"
+				      "        platform: linux/amd64     # or \"all\"\n"
+				      "        interval: 6h\n";
+
+static void test_mirror_full(void)
+{
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(write_cfg(mirror_doc), &c), BERTH_OK);
+	CHECK_STR(errbuf, "");
+	if (!c) return;
+	CHECK_EQ_INT(c->mirror_timeout_ms, 3000);
+	CHECK_EQ_INT(c->mirror_breaker, 30);
+	CHECK_EQ_INT(c->mirror_keep_deleted, 1);
+	CHECK_EQ_INT(c->mirror_maxsize, 50ll << 30);
+	CHECK_EQ_INT(c->nmirror_pins, 1);
+	if (c->nmirror_pins == 1) CHECK_STR(c->mirror_pins[0], "docker.io/library/**");
+	CHECK_EQ_INT(c->nupstreams, 2);
+	if (c->nupstreams == 2) {
+		const struct berth_mirror_upstream *u = c->upstreams;
+		CHECK_STR(u[0].prefix, "docker.io");
+		CHECK_STR(u[0].url, "https://registry-1.docker.io");
+		CHECK_STR(u[0].username, "bob");
+		CHECK_STR(u[0].password, "pw");
+		CHECK_EQ_INT(u[0].is_default, 1);
+		CHECK_EQ_INT(u[0].dockerhub, 1);
+		CHECK_STR(u[1].prefix, "ghcr.io");
+		CHECK_STR(u[1].url, "https://ghcr.io");
+		CHECK(u[1].username == NULL && u[1].password == NULL);
+		CHECK_EQ_INT(u[1].is_default, 0);
+		CHECK_EQ_INT(u[1].dockerhub, 0);
+	}
+	CHECK_EQ_INT(c->nmirror_syncs, 1);
+	if (c->nmirror_syncs == 1) {
+		CHECK_STR(c->mirror_syncs[0].repo, "docker.io/library/alpine");
+		CHECK_STR(c->mirror_syncs[0].semver, "^3");
+		CHECK_STR(c->mirror_syncs[0].platform, "linux/amd64");
+		CHECK_EQ_INT(c->mirror_syncs[0].interval, 21600);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Optional parts left out or spelt otherwise: URLs are normalised, Docker Hub is known by
+	 * its host as well as by the prefix, a sync entry defaults to every tag, every platform,
+	 * every 6 h. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    pins: \"hub/**\"\n    upstreams:\n"
+				    "      - {prefix: hub, url: \"https://index.docker.io/\"}\n"
+				    "      - {prefix: hubx, url: \"HTTP://127.0.0.1:5001//\"}\n"
+				    "      - {prefix: reg.example.com/team, url: "
+				    "\"https://Reg.Example.com:8443/v/\", default: ~}\n"
+				    "      - {prefix: v6, url: \"http://[::1]:5000\"}\n"
+				    "    sync:\n      - repository: hub/library/alpine\n"
+				    "      - repository: hubx/a/b\n        platform: all\n"
+				    "        semver: \">=1.0.0 <2.0.0 || 3.x\"\n        interval: 90\n"
+				    "      - repository: reg.example.com/team/app\n"
+				    "        platform: linux/arm64/v8\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->nupstreams, 4);
+		CHECK_EQ_INT(c->nmirror_pins, 1);
+	}
+	if (c && c->nupstreams == 4) {
+		CHECK_STR(c->upstreams[0].url, "https://index.docker.io");
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 1);
+		CHECK_EQ_INT(c->upstreams[0].is_default, 0);
+		CHECK_STR(c->upstreams[1].url, "http://127.0.0.1:5001");
+		CHECK_EQ_INT(c->upstreams[1].dockerhub, 0);
+		CHECK_STR(c->upstreams[2].url, "https://Reg.Example.com:8443/v");
+		CHECK_STR(c->upstreams[3].url, "http://[::1]:5000");
+	}
+	if (c && c->nmirror_syncs == 3) {
+		CHECK(c->mirror_syncs[0].semver == NULL);
+		CHECK(c->mirror_syncs[0].platform == NULL);
+		CHECK_EQ_INT(c->mirror_syncs[0].interval, 21600);
+		CHECK(c->mirror_syncs[1].platform == NULL);
+		CHECK_STR(c->mirror_syncs[1].semver, ">=1.0.0 <2.0.0 || 3.x");
+		CHECK_EQ_INT(c->mirror_syncs[1].interval, 90);
+		CHECK_STR(c->mirror_syncs[2].platform, "linux/arm64/v8");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* An empty mirror section is no mirror. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n"), &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->nupstreams, 0);
+	berth_config_free(c);
+}
+
+/* Each mistake names its key; no message ever shows a password (s3cr3t is in every document
+ * that has one). */
+static void test_mirror_mistakes(void)
+{
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"    upstreams:\n      - url: https://ghcr.io\n",
+		 ":10: berth.mirror.upstreams[0]: an upstream needs berth.mirror.upstreams[0].prefix"},
+		{"    upstreams:\n      - prefix: ghcr.io\n        password: s3cr3t\n",
+		 "an upstream needs berth.mirror.upstreams[0].url"},
+		{"    upstreams:\n      - {prefix: Docker.IO, url: \"https://x\"}\n",
+		 "berth.mirror.upstreams[0].prefix: 'Docker.IO' is not a repository name"},
+		{"    upstreams:\n      - {prefix: \"docker.io/\", url: \"https://x\"}\n",
+		 "upstreams[0].prefix: 'docker.io/' is not a repository name"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "      - {prefix: docker.io, url: \"https://b\"}\n",
+		 ":11: berth.mirror.upstreams[1].prefix: 'docker.io' is already the prefix of "
+		 "berth.mirror.upstreams[0] (line 10)"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "      - {prefix: docker.io/library, url: \"https://b\"}\n",
+		 "upstreams[1].prefix: 'docker.io/library' and 'docker.io' of "
+		 "berth.mirror.upstreams[0] (line 10) overlap"},
+		{"    upstreams:\n      - {prefix: a/b/c, url: \"https://a\"}\n"
+		 "      - {prefix: a/b, url: \"https://b\"}\n",
+		 "upstreams[1].prefix: 'a/b' and 'a/b/c' of berth.mirror.upstreams[0] (line 10) "
+		 "overlap"},
+		{"    upstreams:\n      - {prefix: a, url: \"ftp://a\"}\n",
+		 "berth.mirror.upstreams[0].url: 'ftp://a' must start with http:// or https://"},
+		{"    upstreams:\n      - {prefix: a, url: \"a.example\"}\n",
+		 "upstreams[0].url: 'a.example' must start with http:// or https://"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a/v2?x=1\"}\n",
+		 "upstreams[0].url: 'https://a/v2?x=1' must not have a query or fragment"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a/#top\"}\n",
+		 "upstreams[0].url: 'https://a/#top' must not have a query or fragment"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://bob:s3cr3t@a.example\"}\n",
+		 "upstreams[0].url: the URL must not carry credentials (use username and password)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:0\"}\n",
+		 "upstreams[0].url: 'https://a:0' has an invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:65536\"}\n", "invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:\"}\n", "invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https:///v2\"}\n",
+		 "upstreams[0].url: 'https:///v2' has no host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a_b\"}\n", "invalid host name"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://300.1.1.1\"}\n",
+		 "invalid IPv4 host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://[::g]\"}\n", "invalid IPv6 host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a b\"}\n",
+		 "must be printable ASCII without spaces"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: true}\n"
+		 "      - {prefix: b, url: \"https://b\", default: yes}\n",
+		 ":11: berth.mirror.upstreams[1].default: only one upstream may be the default "
+		 "(berth.mirror.upstreams[0] (line 10) already is)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: maybe}\n",
+		 "berth.mirror.upstreams[0].default: expected true or false"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: bob}\n",
+		 "berth.mirror.upstreams[0].username is set but berth.mirror.upstreams[0].password "
+		 "is not"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", password: s3cr3t}\n",
+		 "berth.mirror.upstreams[0].password is set but berth.mirror.upstreams[0].username "
+		 "is not"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "{s3cr3t: 1}}\n",
+		 "upstreams[0].password: expected a non-empty single value, found a mapping"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "\"s3cr3t\\0\"}\n",
+		 "upstreams[0].password: value contains a NUL byte"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "s3cr3t, token: t}\n",
+		 "berth.mirror.upstreams[0].token: unknown key (an upstream has prefix, url, username, "
+		 "password, default)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", url: \"https://b\"}\n",
+		 "upstreams[0].url: duplicate key"},
+		{"    upstreams: {prefix: a}\n",
+		 "berth.mirror.upstreams: expected a list of upstreams, found a mapping"},
+		{"    upstreams:\n      - https://a\n",
+		 "berth.mirror.upstreams[0]: expected a mapping {prefix, url, username, password, "
+		 "default}"},
+		{"    upstream:\n      - {prefix: a, url: \"https://a\"}\n",
+		 ":9: berth.mirror.upstream: unknown key (berth.mirror has timeout, breaker, "
+		 "keepdeleted, maxsize, pins, upstreams, sync)"},
+		{"    upstreams: []\n    upstreams: []\n",
+		 "berth.mirror.upstreams: duplicate key (first on line 9)"},
+		{"    pins: [\"Docker.io/**\"]\n",
+		 "berth.mirror.pins: 'Docker.io/**' is not a repository pattern"},
+		{"    pins: []\n", "berth.mirror.pins: must not be an empty list"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {semver: \"^3\"}\n",
+		 ":12: berth.mirror.sync[0]: a sync entry needs berth.mirror.sync[0].repository"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: quay.io/x}\n",
+		 ":12: berth.mirror.sync[0].repository: 'quay.io/x' is not under an upstream's "
+		 "prefix"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: docker.iox/x}\n",
+		 "sync[0].repository: 'docker.iox/x' is not under an upstream's prefix"},
+		{"    upstreams:\n      - {prefix: docker.io/library, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: docker.io/library}\n",
+		 "sync[0].repository: 'docker.io/library' is not under an upstream's prefix"},
+		{"    sync:\n      - {repository: docker.io/library/alpine}\n",
+		 "sync[0].repository: 'docker.io/library/alpine' is not under an upstream's prefix"},
+		{"    sync:\n      - {repository: Docker.io/alpine}\n",
+		 "berth.mirror.sync[0].repository: 'Docker.io/alpine' is not a repository name"},
+		{"    sync:\n      - {repository: d/a, semver: \"^^3\"}\n",
+		 "berth.mirror.sync[0].semver: '^^3' is not a version constraint"},
+		{"    sync:\n      - {repository: d/a, semver: \"\"}\n",
+		 "berth.mirror.sync[0].semver: expected a non-empty single value"},
+		{"    sync:\n      - {repository: d/a, platform: linux}\n",
+		 "berth.mirror.sync[0].platform: 'linux' is not a platform (os/arch[/variant]"},
+		{"    sync:\n      - {repository: d/a, platform: Linux/AMD64}\n",
+		 "sync[0].platform: 'Linux/AMD64' is not a platform"},
+		{"    sync:\n      - {repository: d/a, platform: linux/arm64/v8/x}\n",
+		 "sync[0].platform: 'linux/arm64/v8/x' is not a platform"},
+		{"    sync:\n      - {repository: d/a, platform: linux//amd64}\n",
+		 "sync[0].platform: 'linux//amd64' is not a platform"},
+		{"    sync:\n      - {repository: d/a, interval: 0}\n",
+		 "berth.mirror.sync[0].interval: '0' is out of range"},
+		{"    sync:\n      - {repository: d/a, interval: 1.5s}\n",
+		 "berth.mirror.sync[0].interval: '1.5s' is not a duration in whole seconds"},
+		{"    sync:\n      - {repository: d/a, interval: [6h]}\n",
+		 "berth.mirror.sync[0].interval: expected a single value, found a list"},
+		{"    sync:\n      - {repository: d/a, tags: [latest]}\n",
+		 "berth.mirror.sync[0].tags: unknown key (a sync entry has repository, semver, "
+		 "platform, interval)"},
+		{"    sync: d/a\n", "berth.mirror.sync: expected a list of sync entries"},
+		{"    timeout: [3s]\n", "berth.mirror.timeout: expected a single value, found a list"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char doc[1024];
+		struct berth_config *c = NULL;
+		/* Lines 1-7 hold an unrelated upstream with credentials, so that a password is
+		 * always in the file the message is about. */
+		snprintf(doc, sizeof doc,
+			 "log:\n  level: info\nproxy:\n  remoteurl: https://other.example\n"
+			 "  username: u\n  password: s3cr3t\nberth:\n  mirror:\n%s",
+			 cases[i].doc);
+		CHECK_EQ_INT(load(write_cfg(doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, cases[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				cases[i].msg);
+		CHECK(strstr(errbuf, cases[i].msg) != NULL);
+		CHECK(strstr(errbuf, "s3cr3t") == NULL);
+		CHECK(c == NULL);
+		berth_config_free(c);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
@@ -1298,6 +1554,8 @@ int main(void)
 	T_RUN(test_auth_token_and_issuer);
 	T_RUN(test_semver_and_golden);
 	T_RUN(test_semver_and_golden_mistakes);
+	T_RUN(test_mirror_full);
+	T_RUN(test_mirror_mistakes);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];
