@@ -47,16 +47,30 @@ enum cfg_parse {
 
 enum cfg_field { F_INT, F_UINT, F_LONG, F_LLONG, F_SIZE, F_STR };
 
+enum {
+	K_PROXY = 1,  /* offset is into struct cfg_proxy (the load's scratch), not berth_config */
+	K_SECRET = 2, /* never quoted; wiped when replaced or freed */
+};
+
 struct cfg_key {
 	const char *path; /* YAML path; the env name is REGISTRY_ + upper(path) with '.' → '_' */
 	enum cfg_parse parse;
 	enum cfg_field field;
 	size_t offset;
 	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION(_MS) / P_SIZE */
+	unsigned flags;              /* K_* */
+};
+
+/* Distribution's proxy section, kept aside until the file and the environment are read: it
+ * becomes one of berth_config's upstreams (add_proxy_upstream). */
+struct cfg_proxy {
+	char *remoteurl, *username, *password;
 };
 
 #define KEY(p, parse, field, member, min, max)                                                   \
-	{ p, parse, field, offsetof(struct berth_config, member), min, max }
+	{ p, parse, field, offsetof(struct berth_config, member), min, max, 0 }
+#define PROXY_KEY(p, member, flags)                                                              \
+	{ p, P_OPT_STR, F_STR, offsetof(struct cfg_proxy, member), 0, 0, K_PROXY | (flags) }
 
 static const struct cfg_key keys[] = {
 	KEY("version", P_VERSION, F_INT, version_seen, 0, 0),
@@ -90,6 +104,9 @@ static const struct cfg_key keys[] = {
 	KEY("berth.mirror.breaker", P_DURATION, F_LONG, mirror_breaker, 0, 86400),
 	KEY("berth.mirror.keepdeleted", P_BOOL, F_INT, mirror_keep_deleted, 0, 0),
 	KEY("berth.mirror.maxsize", P_SIZE, F_LLONG, mirror_maxsize, 0, LLONG_MAX),
+	PROXY_KEY("proxy.remoteurl", remoteurl, 0),
+	PROXY_KEY("proxy.username", username, 0),
+	PROXY_KEY("proxy.password", password, K_SECRET),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -113,6 +130,8 @@ struct cfg_ctx {
 	size_t semver_line, golden_line; /* line semver / golden was on, 0 = absent */
 	size_t upstreams_line, syncs_line, pins_line; /* the same for berth.mirror's lists */
 	size_t *upstream_lines, *sync_lines; /* line of each berth.mirror.upstreams/sync entry */
+	struct cfg_proxy proxy;
+	int upstream0_is_proxy;          /* upstreams[0] came from the proxy section */
 	int saw_htpasswd, saw_token;     /* the auth provider sections were present (maybe empty) */
 	char *errbuf;
 	size_t errlen;
@@ -543,9 +562,20 @@ static void store_num(struct berth_config *c, const struct cfg_key *k, unsigned 
 	}
 }
 
-static char **str_field(struct berth_config *c, const struct cfg_key *k)
+static char **str_field(struct cfg_ctx *x, const struct cfg_key *k)
 {
-	return (char **)(void *)((char *)c + k->offset);
+	char *base = k->flags & K_PROXY ? (char *)&x->proxy : (char *)x->c;
+
+	return (char **)(void *)(base + k->offset);
+}
+
+static void replace_str(const struct cfg_key *k, char **dst, char *v)
+{
+	if (k->flags & K_SECRET)
+		free_secret(*dst);
+	else
+		free(*dst);
+	*dst = v;
 }
 
 /* A null value (YAML ~/null/empty, or an empty environment variable) restores the default, so a
@@ -564,11 +594,12 @@ static berth_err reset_default(struct cfg_ctx *x, const struct cfg_key *k)
 		memcpy((char *)x->c + k->offset, (const char *)x->def + k->offset, sz);
 		return BERTH_OK;
 	}
-	dst = str_field(x->c, k);
-	src = *(char *const *)(const void *)((const char *)x->def + k->offset);
+	dst = str_field(x, k);
+	/* The proxy section has no defaults: null unsets it. */
+	src = k->flags & K_PROXY ? NULL
+				 : *(char *const *)(const void *)((const char *)x->def + k->offset);
 	if (src && !(copy = strdup(src))) return BERTH_ENOMEM;
-	free(*dst);
-	*dst = copy;
+	replace_str(k, dst, copy);
 	return BERTH_OK;
 }
 
@@ -583,7 +614,10 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	int b, r = 0;
 
 	if (is_null) return reset_default(x, k);
-	show(shown, sizeof shown, v, n);
+	if (k->flags & K_SECRET)
+		snprintf(shown, sizeof shown, "(secret)");
+	else
+		show(shown, sizeof shown, v, n);
 	if (memchr(v, '\0', n)) {
 		fail(x->errbuf, x->errlen, "config: %s: value contains a NUL byte", where);
 		return BERTH_EINVAL;
@@ -682,9 +716,8 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	if (!copy) return BERTH_ENOMEM;
 	memcpy(copy, v, n);
 	copy[n] = '\0';
-	dst = str_field(x->c, k);
-	free(*dst);
-	*dst = copy;
+	dst = str_field(x, k);
+	replace_str(k, dst, copy);
 	return BERTH_OK;
 }
 
@@ -695,6 +728,21 @@ static const struct cfg_key *find_key(const char *path)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (strcmp(keys[i].path, path) == 0) return &keys[i];
 	return NULL;
+}
+
+/* The key's environment variable: REGISTRY_ + upper(path) with '.' → '_'. */
+static int env_name(const struct cfg_key *k, char *dst, size_t dstlen)
+{
+	int w = snprintf(dst, dstlen, "REGISTRY_%s", k->path);
+
+	if (w < 0 || (size_t)w >= dstlen) return -1;
+	for (char *p = dst; *p; p++) {
+		if (*p == '.')
+			*p = '_';
+		else if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	}
+	return 0;
 }
 
 /* A section is a proper prefix of some key: "http", "http.tls", "berth.limits". */
@@ -1386,8 +1434,7 @@ static berth_err parse_upstreams(struct cfg_ctx *x, const yaml_node_t *seq, cons
 		return BERTH_EINVAL;
 	}
 	if (cap == 0) return BERTH_OK;
-	/* One spare slot for the proxy section's upstream. */
-	c->upstreams = calloc(cap + 1, sizeof *c->upstreams);
+	c->upstreams = calloc(cap, sizeof *c->upstreams);
 	x->upstream_lines = calloc(cap, sizeof *x->upstream_lines);
 	if (!c->upstreams || !x->upstream_lines) return BERTH_ENOMEM;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
@@ -1585,16 +1632,111 @@ static berth_err parse_pins(struct cfg_ctx *x, const yaml_node_t *nd, const char
 	return pattern_list(x, nd, where, &x->c->mirror_pins, &x->c->nmirror_pins);
 }
 
+/* Where a scalar key's value came from: its environment variable when that is set, else the
+ * file and line. */
+static void key_where(const struct cfg_ctx *x, const char *path, char *buf, size_t len)
+{
+	const struct cfg_key *k = find_key(path);
+	char name[CONFIG_PATH_MAX];
+	const char *v;
+
+	if (k && env_name(k, name, sizeof name) == 0 && (v = getenv(name)) && v[0]) {
+		snprintf(buf, len, "%s", name);
+		return;
+	}
+	snprintf(buf, len, "%s:%zu: %s", x->file, k ? x->seen_line[k - keys] : 0, path);
+}
+
 /* Where upstream i came from, for messages: "file:line: berth.mirror.upstreams[k]" (where) or
- * "berth.mirror.upstreams[k] (line n)" (name). */
+ * "berth.mirror.upstreams[k] (line n)" (name); the proxy section's upstream is named by
+ * proxy.remoteurl. */
 static void upstream_where(const struct cfg_ctx *x, size_t i, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s:%zu: berth.mirror.upstreams[%zu]", x->file, x->upstream_lines[i], i);
+	size_t k = i - (size_t)x->upstream0_is_proxy;
+
+	if (x->upstream0_is_proxy && i == 0)
+		key_where(x, "proxy.remoteurl", buf, len);
+	else
+		snprintf(buf, len, "%s:%zu: berth.mirror.upstreams[%zu]", x->file,
+			 x->upstream_lines[k], k);
 }
 
 static void upstream_name(const struct cfg_ctx *x, size_t i, char *buf, size_t len)
 {
-	snprintf(buf, len, "berth.mirror.upstreams[%zu] (line %zu)", i, x->upstream_lines[i]);
+	size_t k = i - (size_t)x->upstream0_is_proxy;
+
+	if (x->upstream0_is_proxy && i == 0) {
+		const struct cfg_key *pk = find_key("proxy.remoteurl");
+		const char *v = getenv("REGISTRY_PROXY_REMOTEURL");
+		if (v && v[0])
+			snprintf(buf, len, "the proxy section's upstream (REGISTRY_PROXY_REMOTEURL)");
+		else
+			snprintf(buf, len, "the proxy section's upstream (proxy.remoteurl, line %zu)",
+				 pk ? x->seen_line[pk - keys] : 0);
+	} else {
+		snprintf(buf, len, "berth.mirror.upstreams[%zu] (line %zu)", k, x->upstream_lines[k]);
+	}
+}
+
+/* Distribution's proxy section (one upstream, which every name is pulled through) becomes the
+ * first upstream and the default. Its prefix, which Distribution has no notion of, is
+ * "docker.io" for Docker Hub and the URL's host otherwise. */
+static berth_err add_proxy_upstream(struct cfg_ctx *x)
+{
+	struct cfg_proxy *p = &x->proxy;
+	struct berth_config *c = x->c;
+	struct berth_mirror_upstream *v, u;
+	char where[CONFIG_PATH_MAX + 96], shown[CONFIG_SHOW_MAX + 8];
+	size_t host_off = 0, host_len = 0;
+	berth_err rc;
+
+	if (!p->remoteurl) {
+		if (!p->username && !p->password) return BERTH_OK;
+		fail(x->errbuf, x->errlen, "config: %s: proxy.%s is set but proxy.remoteurl is not",
+		     x->file, p->username ? "username" : "password");
+		return BERTH_EINVAL;
+	}
+	key_where(x, "proxy.remoteurl", where, sizeof where);
+	if ((rc = url_value(x, p->remoteurl, where, &host_off, &host_len))) return rc;
+	memset(&u, 0, sizeof u);
+	u.username = p->username;
+	u.password = p->password;
+	if ((rc = check_credentials(x, &u, x->file, "proxy"))) return rc;
+	u.is_default = 1;
+	u.dockerhub = host_is_dockerhub(p->remoteurl + host_off, host_len);
+	if (u.dockerhub) {
+		u.prefix = strdup("docker.io");
+	} else {
+		if (!(u.prefix = malloc(host_len + 1))) return BERTH_ENOMEM;
+		for (size_t i = 0; i < host_len; i++) {
+			char ch = p->remoteurl[host_off + i];
+			u.prefix[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+		}
+		u.prefix[host_len] = '\0';
+		if (!berth_ref_name_valid(u.prefix, host_len)) {
+			show(shown, sizeof shown, u.prefix, host_len);
+			free(u.prefix);
+			fail(x->errbuf, x->errlen,
+			     "config: %s: the host '%s' is no repository prefix to mirror under; use "
+			     "berth.mirror.upstreams with an explicit prefix instead",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+	}
+	if (!u.prefix) return BERTH_ENOMEM;
+	v = realloc(c->upstreams, (c->nupstreams + 1) * sizeof *v);
+	if (!v) {
+		free(u.prefix);
+		return BERTH_ENOMEM;
+	}
+	c->upstreams = v;
+	memmove(v + 1, v, c->nupstreams * sizeof *v);
+	u.url = p->remoteurl;
+	v[0] = u;
+	c->nupstreams++;
+	x->upstream0_is_proxy = 1;
+	memset(p, 0, sizeof *p);
+	return BERTH_OK;
 }
 
 /* Checks across the mirror's settings, after the file and the environment: prefixes are
@@ -1655,8 +1797,8 @@ static berth_err check_mirror(struct cfg_ctx *x)
 		show(shown, sizeof shown, repo, strlen(repo));
 		fail(x->errbuf, x->errlen,
 		     "config: %s:%zu: berth.mirror.sync[%zu].repository: '%s' is not under an "
-		     "upstream's prefix (it must start with a berth.mirror.upstreams prefix and '/', "
-		     "e.g. docker.io/library/alpine)",
+		     "upstream's prefix (it must start with the prefix of an upstream and '/', e.g. "
+		     "docker.io/library/alpine)",
 		     x->file, x->sync_lines[i], i, shown);
 		return BERTH_EINVAL;
 	}
@@ -1958,20 +2100,6 @@ out:
 
 /* ---- environment ---- */
 
-static int env_name(const struct cfg_key *k, char *dst, size_t dstlen)
-{
-	int w = snprintf(dst, dstlen, "REGISTRY_%s", k->path);
-
-	if (w < 0 || (size_t)w >= dstlen) return -1;
-	for (char *p = dst; *p; p++) {
-		if (*p == '.')
-			*p = '_';
-		else if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	}
-	return 0;
-}
-
 static int env_is_known(const char *name, size_t n)
 {
 	char buf[CONFIG_PATH_MAX];
@@ -2169,11 +2297,16 @@ static berth_err config_build(const char *file, const unsigned char *bytes, size
 	}
 	rc = check_auth(&x);
 	if (rc) goto out;
+	rc = add_proxy_upstream(&x);
+	if (rc) goto out;
 	rc = check_mirror(&x);
 	if (rc) goto out;
 	*out = c;
 	c = NULL;
 out:
+	free(x.proxy.remoteurl);
+	free(x.proxy.username);
+	free_secret(x.proxy.password);
 	free(x.sync_lines);
 	free(x.upstream_lines);
 	berth_config_free(c);

@@ -283,8 +283,10 @@ static const char full_example[] =
 	"    threshold: 3\n"
 	"proxy:\n"
 	"  remoteurl: https://registry-1.docker.io\n"
-	"  username: [username]\n"
-	"  password: [password]\n"
+	/* Distribution's documentation writes [username] and [password] here, which YAML reads
+	 * as lists (Distribution itself refuses them too). */
+	"  username: proxyuser\n"
+	"  password: asecretproxypassword\n"
 	"validation:\n"
 	"  manifests:\n"
 	"    urls:\n"
@@ -328,6 +330,16 @@ static void test_full_distribution_example(void)
 	CHECK_EQ_INT(c->manifest_max, 8 * 1024 * 1024);
 	CHECK_EQ_INT(c->upload_expiry, 12 * 3600);
 	CHECK_EQ_INT(c->sync_metadata, 1);
+	/* proxy: Docker Hub through the registry, the default upstream. */
+	CHECK_EQ_INT(c->nupstreams, 1);
+	if (c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].url, "https://registry-1.docker.io");
+		CHECK_STR(c->upstreams[0].username, "proxyuser");
+		CHECK_STR(c->upstreams[0].password, "asecretproxypassword");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 1);
+	}
 
 	/* Each unknown key is reported once, at the top of what was skipped. */
 	const char *unknown[] = {"log.formatter", "log.fields",    "log.hooks",
@@ -337,7 +349,7 @@ static void test_full_distribution_example(void)
 				 "http.prefix",   "http.host",     "http.secret", "http.relativeurls",
 				 "http.draintimeout", "http.tls.ciphersuites", "http.tls.minimumtls",
 				 "http.debug",    "http.headers",  "http.http2", "notifications",
-				 "redis",         "health",        "proxy",       "validation",
+				 "redis",         "health",        "validation",
 				 "compatibility"};
 	char line[128];
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
@@ -1417,10 +1429,12 @@ static void test_mirror_mistakes(void)
 		{"    upstreams:\n      - {prefix: a, url: \"https://[::g]\"}\n", "invalid IPv6 host"},
 		{"    upstreams:\n      - {prefix: a, url: \"https://a b\"}\n",
 		 "must be printable ASCII without spaces"},
-		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: true}\n"
-		 "      - {prefix: b, url: \"https://b\", default: yes}\n",
-		 ":11: berth.mirror.upstreams[1].default: only one upstream may be the default "
-		 "(berth.mirror.upstreams[0] (line 10) already is)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: true}\n",
+		 ":10: berth.mirror.upstreams[0].default: only one upstream may be the default "
+		 "(the proxy section's upstream (proxy.remoteurl, line 4) already is)"},
+		{"    upstreams:\n      - {prefix: other.example/x, url: \"https://a\"}\n",
+		 ":10: berth.mirror.upstreams[0].prefix: 'other.example/x' and 'other.example' of "
+		 "the proxy section's upstream (proxy.remoteurl, line 4) overlap"},
 		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: maybe}\n",
 		 "berth.mirror.upstreams[0].default: expected true or false"},
 		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: bob}\n",
@@ -1515,6 +1529,218 @@ static void test_mirror_mistakes(void)
 	}
 }
 
+/* Distribution's proxy section: one upstream, the default, named by its host. */
+static void test_mirror_proxy(void)
+{
+	static const struct {
+		const char *url, *want_url, *prefix;
+		int dockerhub;
+	} cases[] = {
+		{"https://registry-1.docker.io", "https://registry-1.docker.io", "docker.io", 1},
+		{"https://index.docker.io/", "https://index.docker.io", "docker.io", 1},
+		{"https://Docker.IO", "https://Docker.IO", "docker.io", 1},
+		{"https://registry-1.docker.io:443", "https://registry-1.docker.io:443", "docker.io", 1},
+		{"https://Registry.Example.com:5000/", "https://Registry.Example.com:5000",
+		 "registry.example.com", 0},
+		{"http://127.0.0.1:5001", "http://127.0.0.1:5001", "127.0.0.1", 0},
+		{"https://ghcr.io/base/path/", "https://ghcr.io/base/path", "ghcr.io", 0},
+		{"http://localhost", "http://localhost", "localhost", 0},
+	};
+	struct berth_config *c = NULL;
+	const char *log;
+	char doc[256];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(doc, sizeof doc, "proxy:\n  remoteurl: \"%s\"\n", cases[i].url);
+		CHECK_EQ_INT(load(write_cfg(doc), &c), BERTH_OK);
+		if (!c || c->nupstreams != 1) {
+			fprintf(stderr, "  proxy %s: %s\n", cases[i].url, errbuf);
+			CHECK(0);
+		} else {
+			CHECK_STR(c->upstreams[0].url, cases[i].want_url);
+			CHECK_STR(c->upstreams[0].prefix, cases[i].prefix);
+			CHECK_EQ_INT(c->upstreams[0].dockerhub, cases[i].dockerhub);
+			CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+			CHECK(c->upstreams[0].username == NULL && c->upstreams[0].password == NULL);
+		}
+		berth_config_free(c);
+		c = NULL;
+	}
+
+	/* A host that is no repository name cannot name the upstream's repositories. */
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: \"http://[::1]:5000\"\n"), &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":2: proxy.remoteurl: the host '[::1]' is no repository prefix to "
+			     "mirror under; use berth.mirror.upstreams with an explicit prefix") !=
+	      NULL);
+
+	/* The proxy comes first, beside berth.mirror's upstreams; sync may use its prefix. The
+	 * proxy's unknown keys are Distribution's (ttl): skipped with a warning. */
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: https://registry-1.docker.io\n"
+				    "  username: alice\n  password: s3cr3t\n  ttl: 168h\n"
+				    "berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: ghcr.io, url: \"https://ghcr.io\"}\n"
+				    "      - {prefix: quay.io, url: \"https://quay.io\"}\n"
+				    "    sync:\n      - repository: docker.io/library/alpine\n"
+				    "      - repository: quay.io/x/y\n"),
+			  &c),
+		     BERTH_OK);
+	log = capture_end();
+	CHECK_EQ_INT(count(log, "config: ignoring unknown key proxy.ttl\n"), 1);
+	CHECK(strstr(log, "s3cr3t") == NULL);
+	if (c && c->nupstreams == 3) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].username, "alice");
+		CHECK_STR(c->upstreams[0].password, "s3cr3t");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_STR(c->upstreams[1].prefix, "ghcr.io");
+		CHECK_EQ_INT(c->upstreams[1].is_default, 0);
+		CHECK_STR(c->upstreams[2].prefix, "quay.io");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Without the proxy, two defaults among berth.mirror's upstreams are refused the same way. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: a, url: \"https://a\", default: true}\n"
+				    "      - {prefix: b, url: \"https://b\", default: yes}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":5: berth.mirror.upstreams[1].default: only one upstream may be the "
+			     "default (berth.mirror.upstreams[0] (line 4) already is)") != NULL);
+	/* The proxy's prefix collides like any other. */
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: https://index.docker.io\n"
+				    "berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: docker.io, url: \"https://mirror.gcr.io\"}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":6: berth.mirror.upstreams[0].prefix: 'docker.io' is already the "
+			     "prefix of the proxy section's upstream (proxy.remoteurl, line 2)") !=
+	      NULL);
+
+	/* Each mistake names its key and never shows the password. */
+	static const struct {
+		const char *doc, *msg;
+	} bad[] = {
+		{"proxy:\n  remoteurl: ftp://a\n",
+		 ":2: proxy.remoteurl: 'ftp://a' must start with http:// or https://"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n",
+		 "proxy.username is set but proxy.password is not"},
+		{"proxy:\n  remoteurl: https://a\n  password: s3cr3t\n",
+		 "proxy.password is set but proxy.username is not"},
+		{"proxy:\n  username: u\n  password: s3cr3t\n",
+		 "proxy.username is set but proxy.remoteurl is not"},
+		{"proxy:\n  remoteurl: https://u:s3cr3t@a\n",
+		 ":2: proxy.remoteurl: the URL must not carry credentials"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: [s3cr3t]\n",
+		 ":4: proxy.password: expected a single value, found a list"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: \"s3cr3t\\0\"\n",
+		 ":4: proxy.password: value contains a NUL byte"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: s3cr3t\n"
+		 "  password: s3cr3t2\n",
+		 ":5: proxy.password: duplicate key (first on line 4)"},
+		{"proxy: https://a\n", ":1: proxy: expected a mapping, found a single value"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_EQ_INT(load(write_cfg(bad[i].doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, bad[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				bad[i].msg);
+		CHECK(strstr(errbuf, bad[i].msg) != NULL);
+		CHECK(strstr(errbuf, "s3cr3t") == NULL);
+		CHECK(c == NULL);
+	}
+}
+
+/* REGISTRY_PROXY_* as Distribution reads them: they override the file, or make the section. */
+static void test_mirror_proxy_env(void)
+{
+	const char *path = write_cfg("proxy:\n  remoteurl: https://registry-1.docker.io\n"
+				     "  username: fileuser\n  password: filepw\n");
+	struct berth_config *c = NULL;
+	const char *log;
+
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com/", 1);
+	setenv("REGISTRY_PROXY_USERNAME", "envuser", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "envs3cr3t", 1);
+	capture_begin();
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	log = capture_end();
+	CHECK(strstr(log, "REGISTRY_PROXY") == NULL); /* known, not warned about */
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "registry.example.com");
+		CHECK_STR(c->upstreams[0].url, "https://registry.example.com");
+		CHECK_STR(c->upstreams[0].username, "envuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 0);
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Over a file: each variable replaces its key. */
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "registry.example.com");
+		CHECK_STR(c->upstreams[0].username, "envuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+	unsetenv("REGISTRY_PROXY_REMOTEURL");
+	unsetenv("REGISTRY_PROXY_USERNAME");
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].username, "fileuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+	clear_registry_env();
+
+	/* Empty variables unset the section. */
+	setenv("REGISTRY_PROXY_REMOTEURL", "", 1);
+	setenv("REGISTRY_PROXY_USERNAME", "", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "", 1);
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->nupstreams, 0);
+	berth_config_free(c);
+	c = NULL;
+	clear_registry_env();
+
+	/* Mistakes name the variable; the password stays out of the message. */
+	setenv("REGISTRY_PROXY_REMOTEURL", "registry.example.com", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "config: REGISTRY_PROXY_REMOTEURL: 'registry.example.com' must start "
+			     "with http:// or https://") != NULL);
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "envs3cr3t", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "proxy.password is set but proxy.username is not") != NULL);
+	CHECK(strstr(errbuf, "envs3cr3t") == NULL);
+	clear_registry_env();
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com", 1);
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: x, url: \"https://x\", default: true}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, "berth.mirror.upstreams[0].default: only one upstream may be the "
+			     "default (the proxy section's upstream (REGISTRY_PROXY_REMOTEURL) "
+			     "already is)") != NULL);
+	clear_registry_env();
+	CHECK(c == NULL);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
@@ -1556,6 +1782,8 @@ int main(void)
 	T_RUN(test_semver_and_golden_mistakes);
 	T_RUN(test_mirror_full);
 	T_RUN(test_mirror_mistakes);
+	T_RUN(test_mirror_proxy);
+	T_RUN(test_mirror_proxy_env);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];
