@@ -32,17 +32,17 @@
 #define CONFIG_SHOW_MAX 64
 
 enum cfg_parse {
-	P_VERSION,  /* any scalar; Distribution writes 0.1 */
-	P_LEVEL,    /* log level name */
-	P_BOOL,     /* YAML 1.1 / Distribution boolean */
-	P_NOT_BOOL, /* a boolean stored negated (log.accesslog.disabled → access_log) */
-	P_ADDR,     /* host:port */
-	P_STR,      /* non-empty string */
-	P_OPT_STR,  /* string; empty means unset (NULL) */
-	P_INT,      /* non-negative decimal integer */
-	P_DURATION, /* seconds, or a Go duration ("24h", "1h30m") */
+	P_VERSION,     /* any scalar; Distribution writes 0.1 */
+	P_LEVEL,       /* log level name */
+	P_BOOL,        /* YAML 1.1 / Distribution boolean */
+	P_NOT_BOOL,    /* a boolean stored negated (log.accesslog.disabled → access_log) */
+	P_ADDR,        /* host:port */
+	P_STR,         /* non-empty string */
+	P_OPT_STR,     /* string; empty means unset (NULL) */
+	P_INT,         /* non-negative decimal integer */
+	P_DURATION,    /* seconds, or a Go duration ("24h", "1h30m") */
 	P_DURATION_MS, /* the same in milliseconds ("500ms", "3s"; a plain number is seconds) */
-	P_SIZE,     /* bytes, or with a B/KB/MB/GB/TB/KiB/MiB/GiB/TiB suffix */
+	P_SIZE,        /* bytes, or with a B/KB/MB/GB/TB/KiB/MiB/GiB/TiB suffix */
 };
 
 enum cfg_field { F_INT, F_UINT, F_LONG, F_LLONG, F_SIZE, F_STR };
