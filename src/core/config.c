@@ -1091,11 +1091,11 @@ out:
 /* ---- semver: and golden: (top level, berth's own sections) ---- */
 
 /* A list of repository patterns, each checked. */
-static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
-			      char ***out, size_t *nout)
+static berth_err pattern_list_max(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+				  size_t max, char ***out, size_t *nout)
 {
 	char shown[CONFIG_SHOW_MAX + 8];
-	berth_err rc = str_list(x, nd, where, BERTH_ACCESS_LIST_MAX, out, nout);
+	berth_err rc = str_list(x, nd, where, max, out, nout);
 
 	for (size_t i = 0; !rc && i < *nout; i++) {
 		if (pattern_valid((*out)[i])) continue;
@@ -1107,6 +1107,12 @@ static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const ch
 		rc = BERTH_EINVAL;
 	}
 	return rc;
+}
+
+static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+			      char ***out, size_t *nout)
+{
+	return pattern_list_max(x, nd, where, BERTH_ACCESS_LIST_MAX, out, nout);
 }
 
 /* Iterates a mapping's pairs with a where-string per key; calls each(x, key, klen, value,
@@ -1629,7 +1635,8 @@ static berth_err parse_syncs(struct cfg_ctx *x, const yaml_node_t *seq, const ch
 static berth_err parse_pins(struct cfg_ctx *x, const yaml_node_t *nd, const char *where)
 {
 	if (scalar_is_null(nd)) return BERTH_OK;
-	return pattern_list(x, nd, where, &x->c->mirror_pins, &x->c->nmirror_pins);
+	return pattern_list_max(x, nd, where, BERTH_MIRROR_PINS_MAX, &x->c->mirror_pins,
+				&x->c->nmirror_pins);
 }
 
 /* Where a scalar key's value came from: its environment variable when that is set, else the
