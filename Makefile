@@ -96,7 +96,8 @@ fuzz_src_manifest      := src/core/manifest.c src/core/digest.c
 fuzz_src_range         := src/http/range.c
 fuzz_src_content_range := src/http/range.c
 fuzz_src_route         := src/http/router.c src/core/ref.c src/core/digest.c
-fuzz_src_config        := src/core/config.c src/core/log.c src/core/err.c
+fuzz_src_config        := src/core/config.c src/core/log.c src/core/err.c src/core/ref.c \
+			  src/core/digest.c src/core/semver.c
 fuzz_src_auth_header   := src/core/auth.c src/core/pattern.c src/core/log.c src/core/err.c
 fuzz_src_htpasswd      := src/core/auth.c src/core/pattern.c src/core/log.c src/core/err.c
 fuzz_src_jwt           := src/core/auth.c src/core/pattern.c src/core/log.c src/core/err.c

@@ -21,6 +21,8 @@
 
 #include "limits.h"
 #include "log.h"
+#include "ref.h"
+#include "semver.h"
 
 /* A config file is a few kilobytes; the cap bounds what the YAML loader may allocate. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -30,30 +32,45 @@
 #define CONFIG_SHOW_MAX 64
 
 enum cfg_parse {
-	P_VERSION,  /* any scalar; Distribution writes 0.1 */
-	P_LEVEL,    /* log level name */
-	P_BOOL,     /* YAML 1.1 / Distribution boolean */
-	P_NOT_BOOL, /* a boolean stored negated (log.accesslog.disabled → access_log) */
-	P_ADDR,     /* host:port */
-	P_STR,      /* non-empty string */
-	P_OPT_STR,  /* string; empty means unset (NULL) */
-	P_INT,      /* non-negative decimal integer */
-	P_DURATION, /* seconds, or a Go duration ("24h", "1h30m") */
-	P_SIZE,     /* bytes, or with a B/KB/MB/GB/KiB/MiB/GiB suffix */
+	P_VERSION,     /* any scalar; Distribution writes 0.1 */
+	P_LEVEL,       /* log level name */
+	P_BOOL,        /* YAML 1.1 / Distribution boolean */
+	P_NOT_BOOL,    /* a boolean stored negated (log.accesslog.disabled → access_log) */
+	P_ADDR,        /* host:port */
+	P_STR,         /* non-empty string */
+	P_OPT_STR,     /* string; empty means unset (NULL) */
+	P_INT,         /* non-negative decimal integer */
+	P_DURATION,    /* seconds, or a Go duration ("24h", "1h30m") */
+	P_DURATION_MS, /* the same in milliseconds ("500ms", "3s"; a plain number is seconds) */
+	P_SIZE,        /* bytes, or with a B/KB/MB/GB/TB/KiB/MiB/GiB/TiB suffix */
 };
 
-enum cfg_field { F_INT, F_UINT, F_LONG, F_SIZE, F_STR };
+enum cfg_field { F_INT, F_UINT, F_LONG, F_LLONG, F_SIZE, F_STR };
+
+enum {
+	K_PROXY = 1,  /* offset is into struct cfg_proxy (the load's scratch), not berth_config */
+	K_SECRET = 2, /* never quoted; wiped when replaced or freed */
+};
 
 struct cfg_key {
 	const char *path; /* YAML path; the env name is REGISTRY_ + upper(path) with '.' → '_' */
 	enum cfg_parse parse;
 	enum cfg_field field;
 	size_t offset;
-	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION / P_SIZE */
+	unsigned long long min, max; /* inclusive, for P_INT / P_DURATION(_MS) / P_SIZE */
+	unsigned flags;              /* K_* */
+};
+
+/* Distribution's proxy section, kept aside until the file and the environment are read: it
+ * becomes one of berth_config's upstreams (add_proxy_upstream). */
+struct cfg_proxy {
+	char *remoteurl, *username, *password;
 };
 
 #define KEY(p, parse, field, member, min, max)                                                   \
-	{ p, parse, field, offsetof(struct berth_config, member), min, max }
+	{ p, parse, field, offsetof(struct berth_config, member), min, max, 0 }
+#define PROXY_KEY(p, member, flags)                                                              \
+	{ p, P_OPT_STR, F_STR, offsetof(struct cfg_proxy, member), 0, 0, K_PROXY | (flags) }
 
 static const struct cfg_key keys[] = {
 	KEY("version", P_VERSION, F_INT, version_seen, 0, 0),
@@ -81,6 +98,15 @@ static const struct cfg_key keys[] = {
 	KEY("berth.tokenissuer.enabled", P_BOOL, F_INT, tokenissuer_enabled, 0, 0),
 	KEY("berth.tokenissuer.key", P_OPT_STR, F_STR, tokenissuer_key, 0, 0),
 	KEY("berth.tokenissuer.expiry", P_DURATION, F_LONG, tokenissuer_expiry, 1, 7 * 86400),
+	/* An upstream check blocks a pull; past ten minutes it is a hang, not a budget. */
+	KEY("berth.mirror.timeout", P_DURATION_MS, F_LONG, mirror_timeout_ms, 1, 600 * 1000),
+	/* 0: retry a failed upstream on the next request. */
+	KEY("berth.mirror.breaker", P_DURATION, F_LONG, mirror_breaker, 0, 86400),
+	KEY("berth.mirror.keepdeleted", P_BOOL, F_INT, mirror_keep_deleted, 0, 0),
+	KEY("berth.mirror.maxsize", P_SIZE, F_LLONG, mirror_maxsize, 0, LLONG_MAX),
+	PROXY_KEY("proxy.remoteurl", remoteurl, 0),
+	PROXY_KEY("proxy.username", username, 0),
+	PROXY_KEY("proxy.password", password, K_SECRET),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -102,6 +128,10 @@ struct cfg_ctx {
 	char driver_where[CONFIG_PATH_MAX + 64];
 	size_t access_line, groups_line; /* line berth.access / berth.groups was on, 0 = absent */
 	size_t semver_line, golden_line; /* line semver / golden was on, 0 = absent */
+	size_t upstreams_line, syncs_line, pins_line; /* the same for berth.mirror's lists */
+	size_t *upstream_lines, *sync_lines; /* line of each berth.mirror.upstreams/sync entry */
+	struct cfg_proxy proxy;
+	int upstream0_is_proxy;          /* upstreams[0] came from the proxy section */
 	int saw_htpasswd, saw_token;     /* the auth provider sections were present (maybe empty) */
 	char *errbuf;
 	size_t errlen;
@@ -232,9 +262,11 @@ static int parse_size(const char *s, size_t n, unsigned long long *out)
 		{"kb", 1000ull},
 		{"mb", 1000ull * 1000},
 		{"gb", 1000ull * 1000 * 1000},
+		{"tb", 1000ull * 1000 * 1000 * 1000},
 		{"kib", 1024ull},
 		{"mib", 1024ull * 1024},
 		{"gib", 1024ull * 1024 * 1024},
+		{"tib", 1024ull * 1024 * 1024 * 1024},
 	};
 	unsigned long long v;
 	size_t i = 0;
@@ -252,10 +284,9 @@ static int parse_size(const char *s, size_t n, unsigned long long *out)
 	return -1;
 }
 
-/* Seconds: a plain integer, or Go's time.ParseDuration syntax without a sign ("24h", "1h30m",
- * "1.5h", "90s"), which is how Distribution's configs write durations. The total must be a whole
- * number of seconds. 0 ok, -1 syntax, -2 overflow, -3 not whole seconds. */
-static int parse_duration(const char *s, size_t n, unsigned long long *out)
+/* Go's time.ParseDuration syntax without a sign ("24h", "1h30m", "1.5h", "500ms"), which is how
+ * Distribution's configs write durations, in nanoseconds. 0 ok, -1 syntax, -2 overflow. */
+static int parse_go_duration(const char *s, size_t n, unsigned long long *out)
 {
 	static const struct {
 		const char *unit;
@@ -274,8 +305,6 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 	size_t i = 0;
 	int r;
 
-	r = parse_uint(s, n, out);
-	if (r != -1) return r;
 	if (n == 0) return -1;
 	while (i < n) {
 		unsigned long long ip = 0, frac = 0, scale = 1, part;
@@ -288,8 +317,8 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 		if (i < n && s[i] == '.') {
 			i++;
 			while (i < n && s[i] >= '0' && s[i] <= '9') {
-				/* Nine fractional digits are finer than the whole seconds we
-				 * keep, and bound frac so the products below cannot overflow. */
+				/* Nine fractional digits are finer than anything we keep, and
+				 * bound frac so the products below cannot overflow. */
 				if (scale < 1000000000ull) {
 					frac = frac * 10 + (unsigned)(s[i] - '0');
 					scale *= 10;
@@ -319,9 +348,41 @@ static int parse_duration(const char *s, size_t n, unsigned long long *out)
 		if (part < ip * units[best].ns || total > ULLONG_MAX - part) return -2;
 		total += part;
 	}
-	if (total % 1000000000ull) return -3;
-	*out = total / 1000000000ull;
+	*out = total;
 	return 0;
+}
+
+/* A duration as a whole number of units of unit_ns nanoseconds: a plain integer counts seconds
+ * (as everywhere in the file), anything else is a Go duration. 0 ok, -1 syntax, -2 overflow,
+ * -3 not a whole number of units. */
+static int parse_duration_in(const char *s, size_t n, unsigned long long unit_ns,
+			     unsigned long long *out)
+{
+	unsigned long long v, per_s = 1000000000ull / unit_ns;
+	int r = parse_uint(s, n, &v);
+
+	if (r == 0) {
+		if (v > ULLONG_MAX / per_s) return -2;
+		*out = v * per_s;
+		return 0;
+	}
+	if (r == -2) return -2;
+	if ((r = parse_go_duration(s, n, &v))) return r;
+	if (v % unit_ns) return -3;
+	*out = v / unit_ns;
+	return 0;
+}
+
+/* Seconds: "90", "90s", "24h", "1h30m", "1.5h"; the total must be whole seconds. */
+static int parse_duration(const char *s, size_t n, unsigned long long *out)
+{
+	return parse_duration_in(s, n, 1000000000ull, out);
+}
+
+/* Milliseconds: "500ms", "1.5s", "3" (seconds); the total must be whole milliseconds. */
+static int parse_duration_ms(const char *s, size_t n, unsigned long long *out)
+{
+	return parse_duration_in(s, n, 1000000ull, out);
 }
 
 /* RFC 1123 host name: dot-separated labels of letters, digits and '-', 1..63 bytes each, not
@@ -408,10 +469,21 @@ static berth_err config_defaults(struct berth_config *c)
 	c->upload_expiry = BERTH_UPLOAD_EXPIRY_DEFAULT;
 	c->uploads_per_repo = BERTH_UPLOADS_PER_REPO_DEFAULT;
 	c->tokenissuer_expiry = BERTH_TOKEN_EXPIRY_DEFAULT;
+	c->mirror_timeout_ms = BERTH_MIRROR_TIMEOUT_MS_DEFAULT;
+	c->mirror_breaker = BERTH_MIRROR_BREAKER_DEFAULT;
+	c->mirror_keep_deleted = 1;
 	c->http_addr = strdup("127.0.0.1:5000");
 	c->root = strdup("./data");
 	if (!c->http_addr || !c->root) return BERTH_ENOMEM;
 	return BERTH_OK;
+}
+
+/* Passwords are wiped before their memory is reused (the allocator hands it out again). */
+static void free_secret(char *s)
+{
+	if (!s) return;
+	explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 static void free_strv(char **v, size_t n)
@@ -447,6 +519,20 @@ static void config_clear(struct berth_config *c)
 	free_strv(c->semver_repos, c->nsemver_repos);
 	free_strv(c->golden_repos, c->ngolden_repos);
 	free_strv(c->golden_require, c->ngolden_require);
+	for (size_t i = 0; i < c->nupstreams; i++) {
+		free(c->upstreams[i].prefix);
+		free(c->upstreams[i].url);
+		free(c->upstreams[i].username);
+		free_secret(c->upstreams[i].password);
+	}
+	free(c->upstreams);
+	free_strv(c->mirror_pins, c->nmirror_pins);
+	for (size_t i = 0; i < c->nmirror_syncs; i++) {
+		free(c->mirror_syncs[i].repo);
+		free(c->mirror_syncs[i].semver);
+		free(c->mirror_syncs[i].platform);
+	}
+	free(c->mirror_syncs);
 }
 
 int berth_config_auth_enabled(const struct berth_config *c)
@@ -470,14 +556,26 @@ static void store_num(struct berth_config *c, const struct cfg_key *k, unsigned 
 	case F_INT: *(int *)(void *)p = (int)v; break;
 	case F_UINT: *(unsigned *)(void *)p = (unsigned)v; break;
 	case F_LONG: *(long *)(void *)p = (long)v; break;
+	case F_LLONG: *(long long *)(void *)p = (long long)v; break;
 	case F_SIZE: *(size_t *)(void *)p = (size_t)v; break;
 	case F_STR: break;
 	}
 }
 
-static char **str_field(struct berth_config *c, const struct cfg_key *k)
+static char **str_field(struct cfg_ctx *x, const struct cfg_key *k)
 {
-	return (char **)(void *)((char *)c + k->offset);
+	char *base = k->flags & K_PROXY ? (char *)&x->proxy : (char *)x->c;
+
+	return (char **)(void *)(base + k->offset);
+}
+
+static void replace_str(const struct cfg_key *k, char **dst, char *v)
+{
+	if (k->flags & K_SECRET)
+		free_secret(*dst);
+	else
+		free(*dst);
+	*dst = v;
 }
 
 /* A null value (YAML ~/null/empty, or an empty environment variable) restores the default, so a
@@ -491,15 +589,17 @@ static berth_err reset_default(struct cfg_ctx *x, const struct cfg_key *k)
 		size_t sz = k->field == F_INT ? sizeof(int)
 			    : k->field == F_UINT ? sizeof(unsigned)
 			    : k->field == F_LONG ? sizeof(long)
+			    : k->field == F_LLONG ? sizeof(long long)
 						 : sizeof(size_t);
 		memcpy((char *)x->c + k->offset, (const char *)x->def + k->offset, sz);
 		return BERTH_OK;
 	}
-	dst = str_field(x->c, k);
-	src = *(char *const *)(const void *)((const char *)x->def + k->offset);
+	dst = str_field(x, k);
+	/* The proxy section has no defaults: null unsets it. */
+	src = k->flags & K_PROXY ? NULL
+				 : *(char *const *)(const void *)((const char *)x->def + k->offset);
 	if (src && !(copy = strdup(src))) return BERTH_ENOMEM;
-	free(*dst);
-	*dst = copy;
+	replace_str(k, dst, copy);
 	return BERTH_OK;
 }
 
@@ -514,7 +614,10 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	int b, r = 0;
 
 	if (is_null) return reset_default(x, k);
-	show(shown, sizeof shown, v, n);
+	if (k->flags & K_SECRET)
+		snprintf(shown, sizeof shown, "(secret)");
+	else
+		show(shown, sizeof shown, v, n);
 	if (memchr(v, '\0', n)) {
 		fail(x->errbuf, x->errlen, "config: %s: value contains a NUL byte", where);
 		return BERTH_EINVAL;
@@ -580,6 +683,16 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 			return BERTH_EINVAL;
 		}
 		break;
+	case P_DURATION_MS:
+		r = parse_duration_ms(v, n, &num);
+		if (r == -1 || r == -3) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a duration in whole milliseconds (e.g. 500ms, 3s; "
+			     "a plain number is seconds)",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+		break;
 	case P_SIZE:
 		r = parse_size(v, n, &num);
 		if (r == -1) {
@@ -592,8 +705,8 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	}
 	if (k->field != F_STR) {
 		if (r == -2 || num < k->min || num > k->max) {
-			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (%llu..%llu)",
-			     where, shown, k->min, k->max);
+			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (%llu..%llu%s)",
+			     where, shown, k->min, k->max, k->parse == P_DURATION_MS ? " ms" : "");
 			return BERTH_EINVAL;
 		}
 		store_num(x->c, k, num);
@@ -603,9 +716,8 @@ static berth_err apply(struct cfg_ctx *x, const struct cfg_key *k, const char *v
 	if (!copy) return BERTH_ENOMEM;
 	memcpy(copy, v, n);
 	copy[n] = '\0';
-	dst = str_field(x->c, k);
-	free(*dst);
-	*dst = copy;
+	dst = str_field(x, k);
+	replace_str(k, dst, copy);
 	return BERTH_OK;
 }
 
@@ -616,6 +728,21 @@ static const struct cfg_key *find_key(const char *path)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (strcmp(keys[i].path, path) == 0) return &keys[i];
 	return NULL;
+}
+
+/* The key's environment variable: REGISTRY_ + upper(path) with '.' → '_'. */
+static int env_name(const struct cfg_key *k, char *dst, size_t dstlen)
+{
+	int w = snprintf(dst, dstlen, "REGISTRY_%s", k->path);
+
+	if (w < 0 || (size_t)w >= dstlen) return -1;
+	for (char *p = dst; *p; p++) {
+		if (*p == '.')
+			*p = '_';
+		else if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	}
+	return 0;
 }
 
 /* A section is a proper prefix of some key: "http", "http.tls", "berth.limits". */
@@ -964,11 +1091,11 @@ out:
 /* ---- semver: and golden: (top level, berth's own sections) ---- */
 
 /* A list of repository patterns, each checked. */
-static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
-			      char ***out, size_t *nout)
+static berth_err pattern_list_max(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+				  size_t max, char ***out, size_t *nout)
 {
 	char shown[CONFIG_SHOW_MAX + 8];
-	berth_err rc = str_list(x, nd, where, BERTH_ACCESS_LIST_MAX, out, nout);
+	berth_err rc = str_list(x, nd, where, max, out, nout);
 
 	for (size_t i = 0; !rc && i < *nout; i++) {
 		if (pattern_valid((*out)[i])) continue;
@@ -980,6 +1107,12 @@ static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const ch
 		rc = BERTH_EINVAL;
 	}
 	return rc;
+}
+
+static berth_err pattern_list(struct cfg_ctx *x, const yaml_node_t *nd, const char *where,
+			      char ***out, size_t *nout)
+{
+	return pattern_list_max(x, nd, where, BERTH_ACCESS_LIST_MAX, out, nout);
 }
 
 /* Iterates a mapping's pairs with a where-string per key; calls each(x, key, klen, value,
@@ -1128,6 +1261,557 @@ static berth_err parse_golden(struct cfg_ctx *x, const yaml_node_t *nd, const ch
 	return BERTH_OK;
 }
 
+/* ---- berth.mirror: upstreams, sync, pins ---- */
+
+/* An optional string in a list entry: null means absent (NULL, no error), like an unset key. */
+static berth_err opt_dup(struct cfg_ctx *x, const yaml_node_t *vn, const char *where, char **dst)
+{
+	berth_err rc = BERTH_OK;
+
+	if (scalar_is_null(vn)) return BERTH_OK;
+	if (!(*dst = scalar_dup(x, vn, where, &rc))) return rc;
+	return BERTH_OK;
+}
+
+static int host_is_dockerhub(const char *h, size_t n)
+{
+	return view_caseeq(h, n, "registry-1.docker.io") || view_caseeq(h, n, "index.docker.io") ||
+	       view_caseeq(h, n, "docker.io");
+}
+
+/* An upstream's base URL: http:// or https://, a host (name, IPv4 or [IPv6]), an optional port
+ * and path; no user info, query or fragment (the mirror appends /v2/...). On success lower-cases
+ * the scheme, strips trailing slashes in place, gives the host's offset and length, and returns
+ * NULL; otherwise returns what is wrong. */
+static const char *url_check(char *u, size_t *host_off, size_t *host_len)
+{
+	size_t n = strlen(u), i, start, end, hlen;
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[sizeof(struct in6_addr)];
+	unsigned long long port;
+
+	if (n > BERTH_URL_MAX) return "is too long";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+			return "must be printable ASCII without spaces";
+	if (strncasecmp(u, "http://", 7) == 0) {
+		start = 7;
+	} else if (strncasecmp(u, "https://", 8) == 0) {
+		start = 8;
+	} else {
+		return "must start with http:// or https://";
+	}
+	for (i = 0; i + 3 < start; i++)
+		u[i] = (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] - 'A' + 'a' : u[i]);
+	if (strpbrk(u, "?#")) return "must not have a query or fragment";
+	end = start + strcspn(u + start, "/");
+	if (memchr(u + start, '@', end - start))
+		return "must not carry credentials (use username and password)";
+	if (u[start] == '[') {
+		for (i = start + 1; i < end && u[i] != ']'; i++)
+			;
+		hlen = i - start - 1;
+		if (i >= end || hlen == 0 || hlen >= sizeof host) return "has an invalid IPv6 host";
+		memcpy(host, u + start + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1) return "has an invalid IPv6 host";
+		*host_off = start;
+		*host_len = i + 1 - start;
+		i++;
+	} else {
+		int numeric = 1;
+		for (i = start; i < end && u[i] != ':'; i++)
+			if (!((u[i] >= '0' && u[i] <= '9') || u[i] == '.')) numeric = 0;
+		hlen = i - start;
+		if (hlen == 0) return "has no host";
+		if (numeric) {
+			if (hlen >= sizeof host) return "has an invalid IPv4 host";
+			memcpy(host, u + start, hlen);
+			host[hlen] = '\0';
+			if (inet_pton(AF_INET, host, bin) != 1) return "has an invalid IPv4 host";
+		} else if (!hostname_valid(u + start, hlen)) {
+			return "has an invalid host name";
+		}
+		*host_off = start;
+		*host_len = hlen;
+	}
+	if (i < end) {
+		if (u[i] != ':' || end - i - 1 > 5 || parse_uint(u + i + 1, end - i - 1, &port) ||
+		    port == 0 || port > 65535)
+			return "has an invalid port (1..65535)";
+	}
+	while (n > end && u[n - 1] == '/')
+		u[--n] = '\0';
+	return NULL;
+}
+
+/* Checks url (a key's value, owned by the entry) in place; the message quotes it only when it
+ * cannot hold a password. */
+static berth_err url_value(struct cfg_ctx *x, char *url, const char *kwhere, size_t *host_off,
+			   size_t *host_len)
+{
+	char shown[CONFIG_SHOW_MAX + 8];
+	const char *bad = url_check(url, host_off, host_len);
+
+	if (!bad) return BERTH_OK;
+	if (strchr(url, '@')) {
+		fail(x->errbuf, x->errlen, "config: %s: the URL %s", kwhere, bad);
+	} else {
+		show(shown, sizeof shown, url, strlen(url));
+		fail(x->errbuf, x->errlen, "config: %s: '%s' %s", kwhere, shown, bad);
+	}
+	return BERTH_EINVAL;
+}
+
+struct upstream_entry {
+	struct berth_mirror_upstream *u;
+	size_t host_off, host_len;
+};
+
+static berth_err upstream_key(struct cfg_ctx *x, const char *key, size_t klen,
+			      const yaml_node_t *vn, const char *kwhere, void *ctx)
+{
+	struct upstream_entry *e = ctx;
+	struct berth_mirror_upstream *u = e->u;
+	char shown[CONFIG_SHOW_MAX + 8];
+	berth_err rc;
+
+	if (view_eq(key, klen, "prefix")) {
+		if ((rc = opt_dup(x, vn, kwhere, &u->prefix))) return rc;
+		if (u->prefix && !berth_ref_name_valid(u->prefix, strlen(u->prefix))) {
+			show(shown, sizeof shown, u->prefix, strlen(u->prefix));
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a repository name (lower-case components "
+			     "joined by '/': docker.io, ghcr.io, registry.example.com/team)",
+			     kwhere, shown);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	if (view_eq(key, klen, "url")) {
+		if ((rc = opt_dup(x, vn, kwhere, &u->url))) return rc;
+		return u->url ? url_value(x, u->url, kwhere, &e->host_off, &e->host_len) : BERTH_OK;
+	}
+	if (view_eq(key, klen, "username")) return opt_dup(x, vn, kwhere, &u->username);
+	if (view_eq(key, klen, "password")) return opt_dup(x, vn, kwhere, &u->password);
+	if (view_eq(key, klen, "default")) {
+		if (scalar_is_null(vn)) return BERTH_OK;
+		if (vn->type != YAML_SCALAR_NODE ||
+		    parse_bool((const char *)vn->data.scalar.value, vn->data.scalar.length,
+			       &u->is_default)) {
+			fail(x->errbuf, x->errlen, "config: %s: expected true or false", kwhere);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	fail(x->errbuf, x->errlen,
+	     "config: %s: unknown key (an upstream has prefix, url, username, password, default)",
+	     kwhere);
+	return BERTH_EINVAL;
+}
+
+/* Credentials come in pairs: a user name alone would silently pull anonymously. */
+static berth_err check_credentials(struct cfg_ctx *x, const struct berth_mirror_upstream *u,
+				   const char *where, const char *section)
+{
+	if (!u->username == !u->password) return BERTH_OK;
+	fail(x->errbuf, x->errlen, "config: %s: %s.%s is set but %s.%s is not", where, section,
+	     u->username ? "username" : "password", section, u->username ? "password" : "username");
+	return BERTH_EINVAL;
+}
+
+/* berth.mirror.upstreams: a list of {prefix, url, username, password, default}. Checks that
+ * involve several upstreams wait for check_mirror (the proxy section may add one). */
+static berth_err parse_upstreams(struct cfg_ctx *x, const yaml_node_t *seq, const char *where)
+{
+	struct berth_config *c = x->c;
+	size_t cap;
+
+	if (scalar_is_null(seq)) return BERTH_OK;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(x->errbuf, x->errlen, "config: %s: expected a list of upstreams, found %s", where,
+		     node_kind(seq));
+		return BERTH_EINVAL;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (cap > BERTH_MIRROR_UPSTREAMS_MAX) {
+		fail(x->errbuf, x->errlen, "config: %s: more than %d upstreams", where,
+		     BERTH_MIRROR_UPSTREAMS_MAX);
+		return BERTH_EINVAL;
+	}
+	if (cap == 0) return BERTH_OK;
+	c->upstreams = calloc(cap, sizeof *c->upstreams);
+	x->upstream_lines = calloc(cap, sizeof *x->upstream_lines);
+	if (!c->upstreams || !x->upstream_lines) return BERTH_ENOMEM;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *m = yaml_document_get_node(x->doc, *it);
+		struct upstream_entry e = {&c->upstreams[c->nupstreams], 0, 0};
+		size_t i = c->nupstreams++;
+		char section[64], rwhere[CONFIG_PATH_MAX + 96];
+		berth_err rc;
+
+		if (!m) return BERTH_EINTERNAL;
+		x->upstream_lines[i] = m->start_mark.line + 1;
+		snprintf(section, sizeof section, "berth.mirror.upstreams[%zu]", i);
+		snprintf(rwhere, sizeof rwhere, "%s:%zu: %s", x->file, m->start_mark.line + 1,
+			 section);
+		if (m->type != YAML_MAPPING_NODE) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: expected a mapping {prefix, url, username, password, "
+			     "default}, found %s",
+			     rwhere, node_kind(m));
+			return BERTH_EINVAL;
+		}
+		if ((rc = map_each(x, m, section, upstream_key, &e))) return rc;
+		if (!e.u->prefix || !e.u->url) {
+			fail(x->errbuf, x->errlen, "config: %s: an upstream needs %s.%s", rwhere,
+			     section, !e.u->prefix ? "prefix" : "url");
+			return BERTH_EINVAL;
+		}
+		if ((rc = check_credentials(x, e.u, rwhere, section))) return rc;
+		e.u->dockerhub = strcmp(e.u->prefix, "docker.io") == 0 ||
+				 host_is_dockerhub(e.u->url + e.host_off, e.host_len);
+	}
+	return BERTH_OK;
+}
+
+/* os/arch[/variant] as OCI image-index platforms write them: "linux/amd64", "linux/arm64/v8". */
+static int platform_valid(const char *p)
+{
+	size_t parts = 1, len = 0;
+
+	for (; *p; p++) {
+		if (*p == '/') {
+			if (len == 0) return 0;
+			parts++;
+			len = 0;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return 0;
+		if (++len > 64) return 0;
+	}
+	return len > 0 && parts >= 2 && parts <= 3;
+}
+
+static berth_err sync_key(struct cfg_ctx *x, const char *key, size_t klen, const yaml_node_t *vn,
+			  const char *kwhere, void *ctx)
+{
+	struct berth_mirror_sync *s = ctx;
+	char shown[CONFIG_SHOW_MAX + 8];
+	berth_err rc;
+
+	if (view_eq(key, klen, "repository")) {
+		if ((rc = opt_dup(x, vn, kwhere, &s->repo))) return rc;
+		if (s->repo && !berth_ref_name_valid(s->repo, strlen(s->repo))) {
+			show(shown, sizeof shown, s->repo, strlen(s->repo));
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a repository name (e.g. "
+			     "docker.io/library/alpine)",
+			     kwhere, shown);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	if (view_eq(key, klen, "semver")) {
+		struct berth_semver_range r;
+		if ((rc = opt_dup(x, vn, kwhere, &s->semver))) return rc;
+		if (s->semver && berth_semver_range_parse(s->semver, strlen(s->semver), &r)) {
+			show(shown, sizeof shown, s->semver, strlen(s->semver));
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a version constraint (e.g. ^3, ~1.2, "
+			     ">=1.0.0 <2.0.0, 1.x, ^1 || ^2)",
+			     kwhere, shown);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	if (view_eq(key, klen, "platform")) {
+		if ((rc = opt_dup(x, vn, kwhere, &s->platform))) return rc;
+		if (s->platform && strcmp(s->platform, "all") == 0) {
+			free(s->platform);
+			s->platform = NULL;
+		} else if (s->platform && !platform_valid(s->platform)) {
+			show(shown, sizeof shown, s->platform, strlen(s->platform));
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a platform (os/arch[/variant], e.g. linux/amd64, "
+			     "linux/arm64/v8; or all)",
+			     kwhere, shown);
+			return BERTH_EINVAL;
+		}
+		return BERTH_OK;
+	}
+	if (view_eq(key, klen, "interval")) {
+		unsigned long long v = 0;
+		int r;
+
+		if (scalar_is_null(vn)) return BERTH_OK;
+		if (vn->type != YAML_SCALAR_NODE) {
+			fail(x->errbuf, x->errlen, "config: %s: expected a single value, found %s",
+			     kwhere, node_kind(vn));
+			return BERTH_EINVAL;
+		}
+		show(shown, sizeof shown, (const char *)vn->data.scalar.value,
+		     vn->data.scalar.length);
+		r = parse_duration((const char *)vn->data.scalar.value, vn->data.scalar.length, &v);
+		if (r == -1 || r == -3) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: '%s' is not a duration in whole seconds (e.g. 90, 90s, 30m, "
+			     "6h)",
+			     kwhere, shown);
+			return BERTH_EINVAL;
+		}
+		if (r == -2 || v < 1 || v > INT32_MAX) {
+			fail(x->errbuf, x->errlen, "config: %s: '%s' is out of range (1..%d)", kwhere,
+			     shown, INT32_MAX);
+			return BERTH_EINVAL;
+		}
+		s->interval = (long)v;
+		return BERTH_OK;
+	}
+	fail(x->errbuf, x->errlen,
+	     "config: %s: unknown key (a sync entry has repository, semver, platform, interval)",
+	     kwhere);
+	return BERTH_EINVAL;
+}
+
+/* berth.mirror.sync: a list of {repository, semver, platform, interval}. Whether repository
+ * names an upstream is checked by check_mirror, once every upstream is known. */
+static berth_err parse_syncs(struct cfg_ctx *x, const yaml_node_t *seq, const char *where)
+{
+	struct berth_config *c = x->c;
+	size_t cap;
+
+	if (scalar_is_null(seq)) return BERTH_OK;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(x->errbuf, x->errlen, "config: %s: expected a list of sync entries, found %s",
+		     where, node_kind(seq));
+		return BERTH_EINVAL;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (cap > BERTH_MIRROR_SYNCS_MAX) {
+		fail(x->errbuf, x->errlen, "config: %s: more than %d sync entries", where,
+		     BERTH_MIRROR_SYNCS_MAX);
+		return BERTH_EINVAL;
+	}
+	if (cap == 0) return BERTH_OK;
+	c->mirror_syncs = calloc(cap, sizeof *c->mirror_syncs);
+	x->sync_lines = calloc(cap, sizeof *x->sync_lines);
+	if (!c->mirror_syncs || !x->sync_lines) return BERTH_ENOMEM;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *m = yaml_document_get_node(x->doc, *it);
+		struct berth_mirror_sync *s = &c->mirror_syncs[c->nmirror_syncs];
+		size_t i = c->nmirror_syncs++;
+		char section[64], rwhere[CONFIG_PATH_MAX + 96];
+		berth_err rc;
+
+		if (!m) return BERTH_EINTERNAL;
+		s->interval = BERTH_MIRROR_SYNC_INTERVAL_DEFAULT;
+		x->sync_lines[i] = m->start_mark.line + 1;
+		snprintf(section, sizeof section, "berth.mirror.sync[%zu]", i);
+		snprintf(rwhere, sizeof rwhere, "%s:%zu: %s", x->file, m->start_mark.line + 1,
+			 section);
+		if (m->type != YAML_MAPPING_NODE) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: expected a mapping {repository, semver, platform, interval}, "
+			     "found %s",
+			     rwhere, node_kind(m));
+			return BERTH_EINVAL;
+		}
+		if ((rc = map_each(x, m, section, sync_key, s))) return rc;
+		if (!s->repo) {
+			fail(x->errbuf, x->errlen, "config: %s: a sync entry needs %s.repository",
+			     rwhere, section);
+			return BERTH_EINVAL;
+		}
+	}
+	return BERTH_OK;
+}
+
+/* berth.mirror.pins: repository patterns never evicted. */
+static berth_err parse_pins(struct cfg_ctx *x, const yaml_node_t *nd, const char *where)
+{
+	if (scalar_is_null(nd)) return BERTH_OK;
+	return pattern_list_max(x, nd, where, BERTH_MIRROR_PINS_MAX, &x->c->mirror_pins,
+				&x->c->nmirror_pins);
+}
+
+/* Where a scalar key's value came from: its environment variable when that is set, else the
+ * file and line. */
+static void key_where(const struct cfg_ctx *x, const char *path, char *buf, size_t len)
+{
+	const struct cfg_key *k = find_key(path);
+	char name[CONFIG_PATH_MAX];
+	const char *v;
+
+	if (k && env_name(k, name, sizeof name) == 0 && (v = getenv(name)) && v[0]) {
+		snprintf(buf, len, "%s", name);
+		return;
+	}
+	snprintf(buf, len, "%s:%zu: %s", x->file, k ? x->seen_line[k - keys] : 0, path);
+}
+
+/* Where upstream i came from, for messages: "file:line: berth.mirror.upstreams[k]" (where) or
+ * "berth.mirror.upstreams[k] (line n)" (name); the proxy section's upstream is named by
+ * proxy.remoteurl. */
+static void upstream_where(const struct cfg_ctx *x, size_t i, char *buf, size_t len)
+{
+	size_t k = i - (size_t)x->upstream0_is_proxy;
+
+	if (x->upstream0_is_proxy && i == 0)
+		key_where(x, "proxy.remoteurl", buf, len);
+	else
+		snprintf(buf, len, "%s:%zu: berth.mirror.upstreams[%zu]", x->file,
+			 x->upstream_lines[k], k);
+}
+
+static void upstream_name(const struct cfg_ctx *x, size_t i, char *buf, size_t len)
+{
+	size_t k = i - (size_t)x->upstream0_is_proxy;
+
+	if (x->upstream0_is_proxy && i == 0) {
+		const struct cfg_key *pk = find_key("proxy.remoteurl");
+		const char *v = getenv("REGISTRY_PROXY_REMOTEURL");
+		if (v && v[0])
+			snprintf(buf, len, "the proxy section's upstream (REGISTRY_PROXY_REMOTEURL)");
+		else
+			snprintf(buf, len, "the proxy section's upstream (proxy.remoteurl, line %zu)",
+				 pk ? x->seen_line[pk - keys] : 0);
+	} else {
+		snprintf(buf, len, "berth.mirror.upstreams[%zu] (line %zu)", k, x->upstream_lines[k]);
+	}
+}
+
+/* Distribution's proxy section (one upstream, which every name is pulled through) becomes the
+ * first upstream and the default. Its prefix, which Distribution has no notion of, is
+ * "docker.io" for Docker Hub and the URL's host otherwise. */
+static berth_err add_proxy_upstream(struct cfg_ctx *x)
+{
+	struct cfg_proxy *p = &x->proxy;
+	struct berth_config *c = x->c;
+	struct berth_mirror_upstream *v, u;
+	char where[CONFIG_PATH_MAX + 96], shown[CONFIG_SHOW_MAX + 8];
+	size_t host_off = 0, host_len = 0;
+	berth_err rc;
+
+	if (!p->remoteurl) {
+		if (!p->username && !p->password) return BERTH_OK;
+		fail(x->errbuf, x->errlen, "config: %s: proxy.%s is set but proxy.remoteurl is not",
+		     x->file, p->username ? "username" : "password");
+		return BERTH_EINVAL;
+	}
+	key_where(x, "proxy.remoteurl", where, sizeof where);
+	if ((rc = url_value(x, p->remoteurl, where, &host_off, &host_len))) return rc;
+	memset(&u, 0, sizeof u);
+	u.username = p->username;
+	u.password = p->password;
+	if ((rc = check_credentials(x, &u, x->file, "proxy"))) return rc;
+	u.is_default = 1;
+	u.dockerhub = host_is_dockerhub(p->remoteurl + host_off, host_len);
+	if (u.dockerhub) {
+		u.prefix = strdup("docker.io");
+	} else {
+		if (!(u.prefix = malloc(host_len + 1))) return BERTH_ENOMEM;
+		for (size_t i = 0; i < host_len; i++) {
+			char ch = p->remoteurl[host_off + i];
+			u.prefix[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+		}
+		u.prefix[host_len] = '\0';
+		if (!berth_ref_name_valid(u.prefix, host_len)) {
+			show(shown, sizeof shown, u.prefix, host_len);
+			free(u.prefix);
+			fail(x->errbuf, x->errlen,
+			     "config: %s: the host '%s' is no repository prefix to mirror under; use "
+			     "berth.mirror.upstreams with an explicit prefix instead",
+			     where, shown);
+			return BERTH_EINVAL;
+		}
+	}
+	if (!u.prefix) return BERTH_ENOMEM;
+	v = realloc(c->upstreams, (c->nupstreams + 1) * sizeof *v);
+	if (!v) {
+		free(u.prefix);
+		return BERTH_ENOMEM;
+	}
+	c->upstreams = v;
+	memmove(v + 1, v, c->nupstreams * sizeof *v);
+	u.url = p->remoteurl;
+	v[0] = u;
+	c->nupstreams++;
+	x->upstream0_is_proxy = 1;
+	memset(p, 0, sizeof *p);
+	return BERTH_OK;
+}
+
+/* Checks across the mirror's settings, after the file and the environment: prefixes are
+ * unique and none contains another (a name would match both), at most one upstream is the
+ * default, and every sync entry's repository is under some upstream's prefix. */
+static berth_err check_mirror(struct cfg_ctx *x)
+{
+	const struct berth_config *c = x->c;
+	char where[CONFIG_PATH_MAX + 96], other[CONFIG_PATH_MAX + 96];
+	char shown[CONFIG_SHOW_MAX + 8], oshown[CONFIG_SHOW_MAX + 8];
+
+	for (size_t i = 0; i < c->nupstreams; i++) {
+		const struct berth_mirror_upstream *u = &c->upstreams[i];
+		size_t ul = strlen(u->prefix);
+
+		for (size_t j = 0; j < i; j++) {
+			const struct berth_mirror_upstream *v = &c->upstreams[j];
+			size_t vl = strlen(v->prefix), sl = ul < vl ? ul : vl;
+			const char *longer = ul < vl ? v->prefix : u->prefix;
+
+			if (u->is_default && v->is_default) {
+				upstream_where(x, i, where, sizeof where);
+				upstream_name(x, j, other, sizeof other);
+				fail(x->errbuf, x->errlen,
+				     "config: %s.default: only one upstream may be the default (%s "
+				     "already is)",
+				     where, other);
+				return BERTH_EINVAL;
+			}
+			if (memcmp(u->prefix, v->prefix, sl) != 0 ||
+			    (ul != vl && longer[sl] != '/'))
+				continue;
+			upstream_where(x, i, where, sizeof where);
+			upstream_name(x, j, other, sizeof other);
+			show(shown, sizeof shown, u->prefix, ul);
+			show(oshown, sizeof oshown, v->prefix, vl);
+			if (ul == vl)
+				fail(x->errbuf, x->errlen,
+				     "config: %s.prefix: '%s' is already the prefix of %s", where, shown,
+				     other);
+			else
+				fail(x->errbuf, x->errlen,
+				     "config: %s.prefix: '%s' and '%s' of %s overlap: a repository under "
+				     "the longer one would match both",
+				     where, shown, oshown, other);
+			return BERTH_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < c->nmirror_syncs; i++) {
+		const char *repo = c->mirror_syncs[i].repo;
+		size_t j;
+
+		for (j = 0; j < c->nupstreams; j++) {
+			size_t pl = strlen(c->upstreams[j].prefix);
+			if (strncmp(repo, c->upstreams[j].prefix, pl) == 0 && repo[pl] == '/') break;
+		}
+		if (j < c->nupstreams) continue;
+		show(shown, sizeof shown, repo, strlen(repo));
+		fail(x->errbuf, x->errlen,
+		     "config: %s:%zu: berth.mirror.sync[%zu].repository: '%s' is not under an "
+		     "upstream's prefix (it must start with the prefix of an upstream and '/', e.g. "
+		     "docker.io/library/alpine)",
+		     x->file, x->sync_lines[i], i, shown);
+		return BERTH_EINVAL;
+	}
+	return BERTH_OK;
+}
+
 /* Checks that need the whole configuration: every "@group" names a group. */
 static berth_err check_access(struct cfg_ctx *x)
 {
@@ -1150,6 +1834,30 @@ static berth_err check_access(struct cfg_ctx *x)
 		}
 	}
 	return BERTH_OK;
+}
+
+/* Keys whose values berth reads itself (lists and mappings), not through the scalar table. */
+static const struct {
+	const char *path;
+	berth_err (*parse)(struct cfg_ctx *x, const yaml_node_t *nd, const char *where);
+	size_t line_offset; /* the cfg_ctx member recording the line it was on */
+} structured[] = {
+	{"berth.access", parse_access, offsetof(struct cfg_ctx, access_line)},
+	{"berth.groups", parse_groups, offsetof(struct cfg_ctx, groups_line)},
+	{"semver", parse_semver, offsetof(struct cfg_ctx, semver_line)},
+	{"golden", parse_golden, offsetof(struct cfg_ctx, golden_line)},
+	{"berth.mirror.upstreams", parse_upstreams, offsetof(struct cfg_ctx, upstreams_line)},
+	{"berth.mirror.sync", parse_syncs, offsetof(struct cfg_ctx, syncs_line)},
+	{"berth.mirror.pins", parse_pins, offsetof(struct cfg_ctx, pins_line)},
+};
+
+#define NSTRUCTURED (sizeof structured / sizeof structured[0])
+
+static int is_structured(const char *path)
+{
+	for (size_t i = 0; i < NSTRUCTURED; i++)
+		if (strcmp(path, structured[i].path) == 0) return 1;
+	return 0;
 }
 
 static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *prefix)
@@ -1194,9 +1902,10 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 		if (exact) k = find_key(path);
 		snprintf(where, sizeof where, "%s:%zu: %s", x->file, line, path);
 
-		/* The two keys whose values are lists, not scalars. */
-		if (exact && (strcmp(path, "berth.access") == 0 || strcmp(path, "berth.groups") == 0)) {
-			size_t *seen = path[6] == 'a' ? &x->access_line : &x->groups_line;
+		for (size_t i = 0; exact && i < NSTRUCTURED; i++) {
+			size_t *seen;
+			if (strcmp(path, structured[i].path) != 0) continue;
+			seen = (size_t *)(void *)((char *)x + structured[i].line_offset);
 			if (*seen) {
 				fail(x->errbuf, x->errlen, "config: %s: duplicate key (first on line %zu)",
 				     where, *seen);
@@ -1204,23 +1913,11 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 				goto out;
 			}
 			*seen = line;
-			rc = path[6] == 'a' ? parse_access(x, vn, where) : parse_groups(x, vn, where);
+			rc = structured[i].parse(x, vn, where);
 			if (rc) goto out;
-			continue;
+			break;
 		}
-		if (exact && (strcmp(path, "semver") == 0 || strcmp(path, "golden") == 0)) {
-			size_t *seen = path[0] == 's' ? &x->semver_line : &x->golden_line;
-			if (*seen) {
-				fail(x->errbuf, x->errlen, "config: %s: duplicate key (first on line %zu)",
-				     where, *seen);
-				rc = BERTH_EINVAL;
-				goto out;
-			}
-			*seen = line;
-			rc = path[0] == 's' ? parse_semver(x, vn, where) : parse_golden(x, vn, where);
-			if (rc) goto out;
-			continue;
-		}
+		if (exact && is_structured(path)) continue;
 		if (exact && strcmp(path, "auth.htpasswd") == 0) x->saw_htpasswd = 1;
 		if (exact && strcmp(path, "auth.token") == 0) x->saw_token = 1;
 
@@ -1290,6 +1987,16 @@ static berth_err walk(struct cfg_ctx *x, const yaml_node_t *map, const char *pre
 			fail(x->errbuf, x->errlen,
 			     "config: %s: not supported by this version of berth; refusing to start "
 			     "without the access control it configures",
+			     where);
+			rc = BERTH_EINVAL;
+			goto out;
+		}
+		/* berth's own mirror section is new: a misspelt key there is a mistake to fix, not
+		 * a Distribution setting to skip. */
+		if (strcmp(prefix, "berth.mirror") == 0) {
+			fail(x->errbuf, x->errlen,
+			     "config: %s: unknown key (berth.mirror has timeout, breaker, keepdeleted, "
+			     "maxsize, pins, upstreams, sync)",
 			     where);
 			rc = BERTH_EINVAL;
 			goto out;
@@ -1399,20 +2106,6 @@ out:
 }
 
 /* ---- environment ---- */
-
-static int env_name(const struct cfg_key *k, char *dst, size_t dstlen)
-{
-	int w = snprintf(dst, dstlen, "REGISTRY_%s", k->path);
-
-	if (w < 0 || (size_t)w >= dstlen) return -1;
-	for (char *p = dst; *p; p++) {
-		if (*p == '.')
-			*p = '_';
-		else if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	}
-	return 0;
-}
 
 static int env_is_known(const char *name, size_t n)
 {
@@ -1611,9 +2304,18 @@ static berth_err config_build(const char *file, const unsigned char *bytes, size
 	}
 	rc = check_auth(&x);
 	if (rc) goto out;
+	rc = add_proxy_upstream(&x);
+	if (rc) goto out;
+	rc = check_mirror(&x);
+	if (rc) goto out;
 	*out = c;
 	c = NULL;
 out:
+	free(x.proxy.remoteurl);
+	free(x.proxy.username);
+	free_secret(x.proxy.password);
+	free(x.sync_lines);
+	free(x.upstream_lines);
 	berth_config_free(c);
 	if (def_ok) config_clear(&def);
 	return rc;

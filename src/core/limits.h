@@ -61,4 +61,18 @@
 /* Repository patterns may be a little longer than names ("**" components). */
 #define BERTH_PATTERN_MAX 512
 
+/* ---- the pull-through mirror (berth.mirror, proxy) ---- */
+/* Budget of one upstream check before the cache answers alone (milliseconds). */
+#define BERTH_MIRROR_TIMEOUT_MS_DEFAULT 3000
+/* Seconds an upstream stays marked down after a failure. */
+#define BERTH_MIRROR_BREAKER_DEFAULT 30
+/* Seconds between two runs of one berth.mirror.sync entry (6 h). */
+#define BERTH_MIRROR_SYNC_INTERVAL_DEFAULT (6 * 3600)
+/* Entries in berth.mirror.upstreams, berth.mirror.sync and berth.mirror.pins. */
+#define BERTH_MIRROR_UPSTREAMS_MAX 64
+#define BERTH_MIRROR_SYNCS_MAX 1024
+#define BERTH_MIRROR_PINS_MAX 4096
+/* Upstream base URLs (scheme, host, port, path). */
+#define BERTH_URL_MAX 2048
+
 #endif

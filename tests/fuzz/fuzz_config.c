@@ -1,10 +1,12 @@
 /* fuzz_config.c — berth_config_parse_yaml (libyaml, then the key table, value parsers, access
  * rules and groups). Invariants: success gives a config whose every field is inside the range
  * the table allows (the server trusts these numbers), complete auth settings, rules that only
- * name defined groups and header-safe realms; failure gives no config and a one-line message. */
+ * name defined groups and header-safe realms, a mirror whose upstreams and sync entries hold
+ * together; failure gives no config and a one-line message. */
 #include "../../src/core/config.h"
 #include "../../src/core/limits.h"
 #include "../../src/core/log.h"
+#include "../../src/core/ref.h"
 #include "fuzz.h"
 
 extern char **environ;
@@ -90,6 +92,57 @@ static void check_auth(const struct berth_config *c)
 	}
 }
 
+/* What the mirror relies on: prefixes are names, none inside another, at most one default, URLs
+ * http(s) without query, credentials in pairs, sync entries under some prefix. */
+static void check_mirror(const struct berth_config *c)
+{
+	size_t defaults = 0;
+
+	FUZZ_ASSERT(c->mirror_timeout_ms >= 1 && c->mirror_timeout_ms <= 600000);
+	FUZZ_ASSERT(c->mirror_breaker >= 0 && c->mirror_breaker <= 86400);
+	FUZZ_ASSERT(c->mirror_keep_deleted == 0 || c->mirror_keep_deleted == 1);
+	FUZZ_ASSERT(c->mirror_maxsize >= 0);
+	FUZZ_ASSERT(c->nupstreams == 0 || c->upstreams);
+	FUZZ_ASSERT(c->nupstreams <= BERTH_MIRROR_UPSTREAMS_MAX + 1);
+	if (c->nmirror_pins) check_strv(c->mirror_pins, c->nmirror_pins);
+	for (size_t i = 0; i < c->nupstreams; i++) {
+		const struct berth_mirror_upstream *u = &c->upstreams[i];
+		size_t ul = strlen(u->prefix), n = strlen(u->url);
+
+		FUZZ_ASSERT(berth_ref_name_valid(u->prefix, ul));
+		FUZZ_ASSERT(strncmp(u->url, "http://", 7) == 0 || strncmp(u->url, "https://", 8) == 0);
+		FUZZ_ASSERT(!strpbrk(u->url, "?# ") && u->url[n - 1] != '/');
+		FUZZ_ASSERT(!u->username == !u->password);
+		FUZZ_ASSERT(u->is_default == 0 || u->is_default == 1);
+		FUZZ_ASSERT(u->dockerhub == 0 || u->dockerhub == 1);
+		defaults += (size_t)u->is_default;
+		for (size_t j = 0; j < i; j++) {
+			const char *p = c->upstreams[j].prefix;
+			size_t pl = strlen(p), sl = ul < pl ? ul : pl;
+			FUZZ_ASSERT(memcmp(u->prefix, p, sl) != 0 ||
+				    (ul != pl && (ul < pl ? p : u->prefix)[sl] != '/'));
+		}
+	}
+	FUZZ_ASSERT(defaults <= 1);
+	FUZZ_ASSERT(c->nmirror_syncs <= BERTH_MIRROR_SYNCS_MAX &&
+		    (c->nmirror_syncs == 0 || c->mirror_syncs));
+	for (size_t i = 0; i < c->nmirror_syncs; i++) {
+		const struct berth_mirror_sync *s = &c->mirror_syncs[i];
+		size_t j;
+
+		FUZZ_ASSERT(s->repo && berth_ref_name_valid(s->repo, strlen(s->repo)));
+		FUZZ_ASSERT(!s->semver || s->semver[0]);
+		FUZZ_ASSERT(!s->platform || strchr(s->platform, '/'));
+		FUZZ_ASSERT(s->interval >= 1 && s->interval <= INT32_MAX);
+		for (j = 0; j < c->nupstreams; j++) {
+			size_t pl = strlen(c->upstreams[j].prefix);
+			if (strncmp(s->repo, c->upstreams[j].prefix, pl) == 0 && s->repo[pl] == '/')
+				break;
+		}
+		FUZZ_ASSERT(j < c->nupstreams);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct berth_config *c = (struct berth_config *)&c;
@@ -123,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(c->manifest_max >= 1 && c->manifest_max <= 1024ull * 1024 * 1024);
 	FUZZ_ASSERT(c->upload_expiry >= 1 && c->upload_expiry <= INT32_MAX);
 	check_auth(c);
+	check_mirror(c);
 	berth_config_free(c);
 	return 0;
 }

@@ -130,6 +130,15 @@ static void test_defaults(void)
 	CHECK_STR(c->root, "./data");
 	CHECK_EQ_INT(c->delete_enabled, 0);
 	CHECK_EQ_INT(c->sync_metadata, 0);
+	/* No mirror unless one is configured. */
+	CHECK_EQ_INT(c->nupstreams, 0);
+	CHECK(c->upstreams == NULL);
+	CHECK_EQ_INT(c->mirror_timeout_ms, 3000);
+	CHECK_EQ_INT(c->mirror_breaker, 30);
+	CHECK_EQ_INT(c->mirror_keep_deleted, 1);
+	CHECK_EQ_INT(c->mirror_maxsize, 0);
+	CHECK_EQ_INT(c->nmirror_pins, 0);
+	CHECK_EQ_INT(c->nmirror_syncs, 0);
 	berth_config_free(c);
 	berth_config_free(NULL);
 }
@@ -274,8 +283,10 @@ static const char full_example[] =
 	"    threshold: 3\n"
 	"proxy:\n"
 	"  remoteurl: https://registry-1.docker.io\n"
-	"  username: [username]\n"
-	"  password: [password]\n"
+	/* Distribution's documentation writes [username] and [password] here, which YAML reads
+	 * as lists (Distribution itself refuses them too). */
+	"  username: proxyuser\n"
+	"  password: asecretproxypassword\n"
 	"validation:\n"
 	"  manifests:\n"
 	"    urls:\n"
@@ -319,6 +330,16 @@ static void test_full_distribution_example(void)
 	CHECK_EQ_INT(c->manifest_max, 8 * 1024 * 1024);
 	CHECK_EQ_INT(c->upload_expiry, 12 * 3600);
 	CHECK_EQ_INT(c->sync_metadata, 1);
+	/* proxy: Docker Hub through the registry, the default upstream. */
+	CHECK_EQ_INT(c->nupstreams, 1);
+	if (c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].url, "https://registry-1.docker.io");
+		CHECK_STR(c->upstreams[0].username, "proxyuser");
+		CHECK_STR(c->upstreams[0].password, "asecretproxypassword");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 1);
+	}
 
 	/* Each unknown key is reported once, at the top of what was skipped. */
 	const char *unknown[] = {"log.formatter", "log.fields",    "log.hooks",
@@ -328,7 +349,7 @@ static void test_full_distribution_example(void)
 				 "http.prefix",   "http.host",     "http.secret", "http.relativeurls",
 				 "http.draintimeout", "http.tls.ciphersuites", "http.tls.minimumtls",
 				 "http.debug",    "http.headers",  "http.http2", "notifications",
-				 "redis",         "health",        "proxy",       "validation",
+				 "redis",         "health",        "validation",
 				 "compatibility"};
 	char line[128];
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
@@ -696,6 +717,7 @@ static void test_size_suffixes(void)
 		{"100B", 100},
 		{"1GiB", 1ull << 30},
 		{"1GB", 1000000000},
+		{"1TiB", 0},                  /* over the 1 GiB cap */
 		{"2GiB", 0},                  /* over the 1 GiB cap */
 		{"18446744073709551615GiB", 0}, /* overflows */
 		{"0", 0},
@@ -759,6 +781,82 @@ static void test_duration_suffixes(void)
 	CHECK_EQ_INT(load_env("REGISTRY_BERTH_LIMITS_CONNECTIONTIMEOUT", "5m", &c), BERTH_OK);
 	if (c) CHECK_EQ_INT(c->connection_timeout, 300);
 	berth_config_free(c);
+}
+
+/* berth.mirror's scalars: timeout in milliseconds, breaker in seconds, maxsize up to TiB. */
+static void test_mirror_scalars(void)
+{
+	static const struct {
+		const char *var, *in;
+		long long want; /* -1: invalid */
+	} cases[] = {
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "500ms", 500},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "3s", 3000},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "3", 3000}, /* a plain number is seconds */
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1.5s", 1500},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1ms", 1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "10m", 600000},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "600001ms", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "0", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "0ms", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "1500us", -1}, /* not whole milliseconds */
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "fast", -1},
+		{"REGISTRY_BERTH_MIRROR_TIMEOUT", "99999999999999999999", -1},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "0", 0},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "2m", 120},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "500ms", -1},
+		{"REGISTRY_BERTH_MIRROR_BREAKER", "-1", -1},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50GiB", 50ll << 30},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50GB", 50000000000ll},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "2TiB", 2ll << 40},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "1TB", 1000000000000ll},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "0", 0},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "1048576", 1048576},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "9223372036854775808", -1},
+		{"REGISTRY_BERTH_MIRROR_MAXSIZE", "50G", -1},
+		{"REGISTRY_BERTH_MIRROR_KEEPDELETED", "false", 0},
+		{"REGISTRY_BERTH_MIRROR_KEEPDELETED", "maybe", -1},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct berth_config *c = NULL;
+		berth_err rc = load_env(cases[i].var, cases[i].in, &c);
+		long long got = -1;
+		if (c)
+			got = strstr(cases[i].var, "TIMEOUT")   ? c->mirror_timeout_ms
+			      : strstr(cases[i].var, "BREAKER") ? c->mirror_breaker
+			      : strstr(cases[i].var, "MAXSIZE") ? c->mirror_maxsize
+								: c->mirror_keep_deleted;
+		CHECK_EQ_INT(rc, cases[i].want < 0 ? BERTH_EINVAL : BERTH_OK);
+		CHECK_EQ_INT(got, cases[i].want);
+		if (got != cases[i].want)
+			fprintf(stderr, "  %s=%s: got %lld (%s)\n", cases[i].var, cases[i].in, got,
+				errbuf);
+		if (cases[i].want < 0) CHECK(strstr(errbuf, cases[i].var) != NULL);
+		berth_config_free(c);
+	}
+
+	/* From the file, with the key named in the message. */
+	struct berth_config *c = NULL;
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 250ms\n    breaker: 1m\n"
+				    "    keepdeleted: no\n    maxsize: 10 GiB\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->mirror_timeout_ms, 250);
+		CHECK_EQ_INT(c->mirror_breaker, 60);
+		CHECK_EQ_INT(c->mirror_keep_deleted, 0);
+		CHECK_EQ_INT(c->mirror_maxsize, 10ll << 30);
+	}
+	berth_config_free(c);
+	c = NULL;
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 11m\n"), &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":3: berth.mirror.timeout: '11m' is out of range (1..600000 ms)") !=
+	      NULL);
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    timeout: 2.5ms\n"), &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "berth.mirror.timeout: '2.5ms' is not a duration in whole "
+			     "milliseconds") != NULL);
+	CHECK(c == NULL);
 }
 
 static void test_bool_spellings(void)
@@ -1173,6 +1271,476 @@ static void test_semver_and_golden_mistakes(void)
 	}
 }
 
+/* The brief's example, berth.mirror part. */
+static const char *const mirror_doc = "berth:\n"
+				      "  mirror:\n"
+				      "    timeout: 3s\n"
+				      "    breaker: 30s\n"
+				      "    keepdeleted: true\n"
+				      "    maxsize: 50GiB\n"
+				      "    pins: [\"docker.io/library/**\"]\n"
+				      "    upstreams:\n"
+				      "      - prefix: docker.io\n"
+				      "        url: https://registry-1.docker.io\n"
+				      "        username: bob\n"
+				      "        password: pw\n"
+				      "        default: true\n"
+				      "      - prefix: ghcr.io\n"
+				      "        url: https://ghcr.io\n"
+				      "    sync:\n"
+				      "      - repository: docker.io/library/alpine\n"
+				      "        semver: \"^3\"\n"
+				      "        platform: linux/amd64     # or \"all\"\n"
+				      "        interval: 6h\n";
+
+static void test_mirror_full(void)
+{
+	struct berth_config *c = NULL;
+
+	CHECK_EQ_INT(load(write_cfg(mirror_doc), &c), BERTH_OK);
+	CHECK_STR(errbuf, "");
+	if (!c) return;
+	CHECK_EQ_INT(c->mirror_timeout_ms, 3000);
+	CHECK_EQ_INT(c->mirror_breaker, 30);
+	CHECK_EQ_INT(c->mirror_keep_deleted, 1);
+	CHECK_EQ_INT(c->mirror_maxsize, 50ll << 30);
+	CHECK_EQ_INT(c->nmirror_pins, 1);
+	if (c->nmirror_pins == 1) CHECK_STR(c->mirror_pins[0], "docker.io/library/**");
+	CHECK_EQ_INT(c->nupstreams, 2);
+	if (c->nupstreams == 2) {
+		const struct berth_mirror_upstream *u = c->upstreams;
+		CHECK_STR(u[0].prefix, "docker.io");
+		CHECK_STR(u[0].url, "https://registry-1.docker.io");
+		CHECK_STR(u[0].username, "bob");
+		CHECK_STR(u[0].password, "pw");
+		CHECK_EQ_INT(u[0].is_default, 1);
+		CHECK_EQ_INT(u[0].dockerhub, 1);
+		CHECK_STR(u[1].prefix, "ghcr.io");
+		CHECK_STR(u[1].url, "https://ghcr.io");
+		CHECK(u[1].username == NULL && u[1].password == NULL);
+		CHECK_EQ_INT(u[1].is_default, 0);
+		CHECK_EQ_INT(u[1].dockerhub, 0);
+	}
+	CHECK_EQ_INT(c->nmirror_syncs, 1);
+	if (c->nmirror_syncs == 1) {
+		CHECK_STR(c->mirror_syncs[0].repo, "docker.io/library/alpine");
+		CHECK_STR(c->mirror_syncs[0].semver, "^3");
+		CHECK_STR(c->mirror_syncs[0].platform, "linux/amd64");
+		CHECK_EQ_INT(c->mirror_syncs[0].interval, 21600);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Optional parts left out or spelt otherwise: URLs are normalised, Docker Hub is known by
+	 * its host as well as by the prefix, a sync entry defaults to every tag, every platform,
+	 * every 6 h. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    pins: \"hub/**\"\n    upstreams:\n"
+				    "      - {prefix: hub, url: \"https://index.docker.io/\"}\n"
+				    "      - {prefix: hubx, url: \"HTTP://127.0.0.1:5001//\"}\n"
+				    "      - {prefix: reg.example.com/team, url: "
+				    "\"https://Reg.Example.com:8443/v/\", default: ~}\n"
+				    "      - {prefix: v6, url: \"http://[::1]:5000\"}\n"
+				    "    sync:\n      - repository: hub/library/alpine\n"
+				    "      - repository: hubx/a/b\n        platform: all\n"
+				    "        semver: \">=1.0.0 <2.0.0 || 3.x\"\n        interval: 90\n"
+				    "      - repository: reg.example.com/team/app\n"
+				    "        platform: linux/arm64/v8\n"),
+			  &c),
+		     BERTH_OK);
+	if (c) {
+		CHECK_EQ_INT(c->nupstreams, 4);
+		CHECK_EQ_INT(c->nmirror_pins, 1);
+	}
+	if (c && c->nupstreams == 4) {
+		CHECK_STR(c->upstreams[0].url, "https://index.docker.io");
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 1);
+		CHECK_EQ_INT(c->upstreams[0].is_default, 0);
+		CHECK_STR(c->upstreams[1].url, "http://127.0.0.1:5001");
+		CHECK_EQ_INT(c->upstreams[1].dockerhub, 0);
+		CHECK_STR(c->upstreams[2].url, "https://Reg.Example.com:8443/v");
+		CHECK_STR(c->upstreams[3].url, "http://[::1]:5000");
+	}
+	if (c && c->nmirror_syncs == 3) {
+		CHECK(c->mirror_syncs[0].semver == NULL);
+		CHECK(c->mirror_syncs[0].platform == NULL);
+		CHECK_EQ_INT(c->mirror_syncs[0].interval, 21600);
+		CHECK(c->mirror_syncs[1].platform == NULL);
+		CHECK_STR(c->mirror_syncs[1].semver, ">=1.0.0 <2.0.0 || 3.x");
+		CHECK_EQ_INT(c->mirror_syncs[1].interval, 90);
+		CHECK_STR(c->mirror_syncs[2].platform, "linux/arm64/v8");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* An empty mirror section is no mirror. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n"), &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->nupstreams, 0);
+	berth_config_free(c);
+}
+
+/* Each mistake names its key; no message ever shows a password (s3cr3t is in every document
+ * that has one). */
+static void test_mirror_mistakes(void)
+{
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"    upstreams:\n      - url: https://ghcr.io\n",
+		 ":10: berth.mirror.upstreams[0]: an upstream needs berth.mirror.upstreams[0].prefix"},
+		{"    upstreams:\n      - prefix: ghcr.io\n        password: s3cr3t\n",
+		 "an upstream needs berth.mirror.upstreams[0].url"},
+		{"    upstreams:\n      - {prefix: Docker.IO, url: \"https://x\"}\n",
+		 "berth.mirror.upstreams[0].prefix: 'Docker.IO' is not a repository name"},
+		{"    upstreams:\n      - {prefix: \"docker.io/\", url: \"https://x\"}\n",
+		 "upstreams[0].prefix: 'docker.io/' is not a repository name"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "      - {prefix: docker.io, url: \"https://b\"}\n",
+		 ":11: berth.mirror.upstreams[1].prefix: 'docker.io' is already the prefix of "
+		 "berth.mirror.upstreams[0] (line 10)"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "      - {prefix: docker.io/library, url: \"https://b\"}\n",
+		 "upstreams[1].prefix: 'docker.io/library' and 'docker.io' of "
+		 "berth.mirror.upstreams[0] (line 10) overlap"},
+		{"    upstreams:\n      - {prefix: a/b/c, url: \"https://a\"}\n"
+		 "      - {prefix: a/b, url: \"https://b\"}\n",
+		 "upstreams[1].prefix: 'a/b' and 'a/b/c' of berth.mirror.upstreams[0] (line 10) "
+		 "overlap"},
+		{"    upstreams:\n      - {prefix: a, url: \"ftp://a\"}\n",
+		 "berth.mirror.upstreams[0].url: 'ftp://a' must start with http:// or https://"},
+		{"    upstreams:\n      - {prefix: a, url: \"a.example\"}\n",
+		 "upstreams[0].url: 'a.example' must start with http:// or https://"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a/v2?x=1\"}\n",
+		 "upstreams[0].url: 'https://a/v2?x=1' must not have a query or fragment"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a/#top\"}\n",
+		 "upstreams[0].url: 'https://a/#top' must not have a query or fragment"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://bob:s3cr3t@a.example\"}\n",
+		 "upstreams[0].url: the URL must not carry credentials (use username and password)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:0\"}\n",
+		 "upstreams[0].url: 'https://a:0' has an invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:65536\"}\n", "invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a:\"}\n", "invalid port"},
+		{"    upstreams:\n      - {prefix: a, url: \"https:///v2\"}\n",
+		 "upstreams[0].url: 'https:///v2' has no host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a_b\"}\n", "invalid host name"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://300.1.1.1\"}\n",
+		 "invalid IPv4 host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://[::g]\"}\n", "invalid IPv6 host"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a b\"}\n",
+		 "must be printable ASCII without spaces"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: true}\n",
+		 ":10: berth.mirror.upstreams[0].default: only one upstream may be the default "
+		 "(the proxy section's upstream (proxy.remoteurl, line 4) already is)"},
+		{"    upstreams:\n      - {prefix: other.example/x, url: \"https://a\"}\n",
+		 ":10: berth.mirror.upstreams[0].prefix: 'other.example/x' and 'other.example' of "
+		 "the proxy section's upstream (proxy.remoteurl, line 4) overlap"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", default: maybe}\n",
+		 "berth.mirror.upstreams[0].default: expected true or false"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: bob}\n",
+		 "berth.mirror.upstreams[0].username is set but berth.mirror.upstreams[0].password "
+		 "is not"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", password: s3cr3t}\n",
+		 "berth.mirror.upstreams[0].password is set but berth.mirror.upstreams[0].username "
+		 "is not"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "{s3cr3t: 1}}\n",
+		 "upstreams[0].password: expected a non-empty single value, found a mapping"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "\"s3cr3t\\0\"}\n",
+		 "upstreams[0].password: value contains a NUL byte"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", username: u, password: "
+		 "s3cr3t, token: t}\n",
+		 "berth.mirror.upstreams[0].token: unknown key (an upstream has prefix, url, username, "
+		 "password, default)"},
+		{"    upstreams:\n      - {prefix: a, url: \"https://a\", url: \"https://b\"}\n",
+		 "upstreams[0].url: duplicate key"},
+		{"    upstreams: {prefix: a}\n",
+		 "berth.mirror.upstreams: expected a list of upstreams, found a mapping"},
+		{"    upstreams:\n      - https://a\n",
+		 "berth.mirror.upstreams[0]: expected a mapping {prefix, url, username, password, "
+		 "default}"},
+		{"    upstream:\n      - {prefix: a, url: \"https://a\"}\n",
+		 ":9: berth.mirror.upstream: unknown key (berth.mirror has timeout, breaker, "
+		 "keepdeleted, maxsize, pins, upstreams, sync)"},
+		{"    upstreams: []\n    upstreams: []\n",
+		 "berth.mirror.upstreams: duplicate key (first on line 9)"},
+		{"    pins: [\"Docker.io/**\"]\n",
+		 "berth.mirror.pins: 'Docker.io/**' is not a repository pattern"},
+		{"    pins: []\n", "berth.mirror.pins: must not be an empty list"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {semver: \"^3\"}\n",
+		 ":12: berth.mirror.sync[0]: a sync entry needs berth.mirror.sync[0].repository"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: quay.io/x}\n",
+		 ":12: berth.mirror.sync[0].repository: 'quay.io/x' is not under an upstream's "
+		 "prefix"},
+		{"    upstreams:\n      - {prefix: docker.io, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: docker.iox/x}\n",
+		 "sync[0].repository: 'docker.iox/x' is not under an upstream's prefix"},
+		{"    upstreams:\n      - {prefix: docker.io/library, url: \"https://a\"}\n"
+		 "    sync:\n      - {repository: docker.io/library}\n",
+		 "sync[0].repository: 'docker.io/library' is not under an upstream's prefix"},
+		{"    sync:\n      - {repository: docker.io/library/alpine}\n",
+		 "sync[0].repository: 'docker.io/library/alpine' is not under an upstream's prefix"},
+		{"    sync:\n      - {repository: Docker.io/alpine}\n",
+		 "berth.mirror.sync[0].repository: 'Docker.io/alpine' is not a repository name"},
+		{"    sync:\n      - {repository: d/a, semver: \"^^3\"}\n",
+		 "berth.mirror.sync[0].semver: '^^3' is not a version constraint"},
+		{"    sync:\n      - {repository: d/a, semver: \"\"}\n",
+		 "berth.mirror.sync[0].semver: expected a non-empty single value"},
+		{"    sync:\n      - {repository: d/a, platform: linux}\n",
+		 "berth.mirror.sync[0].platform: 'linux' is not a platform (os/arch[/variant]"},
+		{"    sync:\n      - {repository: d/a, platform: Linux/AMD64}\n",
+		 "sync[0].platform: 'Linux/AMD64' is not a platform"},
+		{"    sync:\n      - {repository: d/a, platform: linux/arm64/v8/x}\n",
+		 "sync[0].platform: 'linux/arm64/v8/x' is not a platform"},
+		{"    sync:\n      - {repository: d/a, platform: linux//amd64}\n",
+		 "sync[0].platform: 'linux//amd64' is not a platform"},
+		{"    sync:\n      - {repository: d/a, interval: 0}\n",
+		 "berth.mirror.sync[0].interval: '0' is out of range"},
+		{"    sync:\n      - {repository: d/a, interval: 1.5s}\n",
+		 "berth.mirror.sync[0].interval: '1.5s' is not a duration in whole seconds"},
+		{"    sync:\n      - {repository: d/a, interval: [6h]}\n",
+		 "berth.mirror.sync[0].interval: expected a single value, found a list"},
+		{"    sync:\n      - {repository: d/a, tags: [latest]}\n",
+		 "berth.mirror.sync[0].tags: unknown key (a sync entry has repository, semver, "
+		 "platform, interval)"},
+		{"    sync: d/a\n", "berth.mirror.sync: expected a list of sync entries"},
+		{"    timeout: [3s]\n", "berth.mirror.timeout: expected a single value, found a list"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char doc[1024];
+		struct berth_config *c = NULL;
+		/* Lines 1-7 hold an unrelated upstream with credentials, so that a password is
+		 * always in the file the message is about. */
+		snprintf(doc, sizeof doc,
+			 "log:\n  level: info\nproxy:\n  remoteurl: https://other.example\n"
+			 "  username: u\n  password: s3cr3t\nberth:\n  mirror:\n%s",
+			 cases[i].doc);
+		CHECK_EQ_INT(load(write_cfg(doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, cases[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				cases[i].msg);
+		CHECK(strstr(errbuf, cases[i].msg) != NULL);
+		CHECK(strstr(errbuf, "s3cr3t") == NULL);
+		CHECK(c == NULL);
+		berth_config_free(c);
+	}
+}
+
+/* Distribution's proxy section: one upstream, the default, named by its host. */
+static void test_mirror_proxy(void)
+{
+	static const struct {
+		const char *url, *want_url, *prefix;
+		int dockerhub;
+	} cases[] = {
+		{"https://registry-1.docker.io", "https://registry-1.docker.io", "docker.io", 1},
+		{"https://index.docker.io/", "https://index.docker.io", "docker.io", 1},
+		{"https://Docker.IO", "https://Docker.IO", "docker.io", 1},
+		{"https://registry-1.docker.io:443", "https://registry-1.docker.io:443", "docker.io", 1},
+		{"https://Registry.Example.com:5000/", "https://Registry.Example.com:5000",
+		 "registry.example.com", 0},
+		{"http://127.0.0.1:5001", "http://127.0.0.1:5001", "127.0.0.1", 0},
+		{"https://ghcr.io/base/path/", "https://ghcr.io/base/path", "ghcr.io", 0},
+		{"http://localhost", "http://localhost", "localhost", 0},
+	};
+	struct berth_config *c = NULL;
+	const char *log;
+	char doc[256];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(doc, sizeof doc, "proxy:\n  remoteurl: \"%s\"\n", cases[i].url);
+		CHECK_EQ_INT(load(write_cfg(doc), &c), BERTH_OK);
+		if (!c || c->nupstreams != 1) {
+			fprintf(stderr, "  proxy %s: %s\n", cases[i].url, errbuf);
+			CHECK(0);
+		} else {
+			CHECK_STR(c->upstreams[0].url, cases[i].want_url);
+			CHECK_STR(c->upstreams[0].prefix, cases[i].prefix);
+			CHECK_EQ_INT(c->upstreams[0].dockerhub, cases[i].dockerhub);
+			CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+			CHECK(c->upstreams[0].username == NULL && c->upstreams[0].password == NULL);
+		}
+		berth_config_free(c);
+		c = NULL;
+	}
+
+	/* A host that is no repository name cannot name the upstream's repositories. */
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: \"http://[::1]:5000\"\n"), &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":2: proxy.remoteurl: the host '[::1]' is no repository prefix to "
+			     "mirror under; use berth.mirror.upstreams with an explicit prefix") !=
+	      NULL);
+
+	/* The proxy comes first, beside berth.mirror's upstreams; sync may use its prefix. The
+	 * proxy's unknown keys are Distribution's (ttl): skipped with a warning. */
+	capture_begin();
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: https://registry-1.docker.io\n"
+				    "  username: alice\n  password: s3cr3t\n  ttl: 168h\n"
+				    "berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: ghcr.io, url: \"https://ghcr.io\"}\n"
+				    "      - {prefix: quay.io, url: \"https://quay.io\"}\n"
+				    "    sync:\n      - repository: docker.io/library/alpine\n"
+				    "      - repository: quay.io/x/y\n"),
+			  &c),
+		     BERTH_OK);
+	log = capture_end();
+	CHECK_EQ_INT(count(log, "config: ignoring unknown key proxy.ttl\n"), 1);
+	CHECK(strstr(log, "s3cr3t") == NULL);
+	if (c && c->nupstreams == 3) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].username, "alice");
+		CHECK_STR(c->upstreams[0].password, "s3cr3t");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_STR(c->upstreams[1].prefix, "ghcr.io");
+		CHECK_EQ_INT(c->upstreams[1].is_default, 0);
+		CHECK_STR(c->upstreams[2].prefix, "quay.io");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Without the proxy, two defaults among berth.mirror's upstreams are refused the same way. */
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: a, url: \"https://a\", default: true}\n"
+				    "      - {prefix: b, url: \"https://b\", default: yes}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":5: berth.mirror.upstreams[1].default: only one upstream may be the "
+			     "default (berth.mirror.upstreams[0] (line 4) already is)") != NULL);
+	/* The proxy's prefix collides like any other. */
+	CHECK_EQ_INT(load(write_cfg("proxy:\n  remoteurl: https://index.docker.io\n"
+				    "berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: docker.io, url: \"https://mirror.gcr.io\"}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, ":6: berth.mirror.upstreams[0].prefix: 'docker.io' is already the "
+			     "prefix of the proxy section's upstream (proxy.remoteurl, line 2)") !=
+	      NULL);
+
+	/* Each mistake names its key and never shows the password. */
+	static const struct {
+		const char *doc, *msg;
+	} bad[] = {
+		{"proxy:\n  remoteurl: ftp://a\n",
+		 ":2: proxy.remoteurl: 'ftp://a' must start with http:// or https://"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n",
+		 "proxy.username is set but proxy.password is not"},
+		{"proxy:\n  remoteurl: https://a\n  password: s3cr3t\n",
+		 "proxy.password is set but proxy.username is not"},
+		{"proxy:\n  username: u\n  password: s3cr3t\n",
+		 "proxy.username is set but proxy.remoteurl is not"},
+		{"proxy:\n  remoteurl: https://u:s3cr3t@a\n",
+		 ":2: proxy.remoteurl: the URL must not carry credentials"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: [s3cr3t]\n",
+		 ":4: proxy.password: expected a single value, found a list"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: \"s3cr3t\\0\"\n",
+		 ":4: proxy.password: value contains a NUL byte"},
+		{"proxy:\n  remoteurl: https://a\n  username: u\n  password: s3cr3t\n"
+		 "  password: s3cr3t2\n",
+		 ":5: proxy.password: duplicate key (first on line 4)"},
+		{"proxy: https://a\n", ":1: proxy: expected a mapping, found a single value"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_EQ_INT(load(write_cfg(bad[i].doc), &c), BERTH_EINVAL);
+		if (!strstr(errbuf, bad[i].msg))
+			fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, errbuf,
+				bad[i].msg);
+		CHECK(strstr(errbuf, bad[i].msg) != NULL);
+		CHECK(strstr(errbuf, "s3cr3t") == NULL);
+		CHECK(c == NULL);
+	}
+}
+
+/* REGISTRY_PROXY_* as Distribution reads them: they override the file, or make the section. */
+static void test_mirror_proxy_env(void)
+{
+	const char *path = write_cfg("proxy:\n  remoteurl: https://registry-1.docker.io\n"
+				     "  username: fileuser\n  password: filepw\n");
+	struct berth_config *c = NULL;
+	const char *log;
+
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com/", 1);
+	setenv("REGISTRY_PROXY_USERNAME", "envuser", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "envs3cr3t", 1);
+	capture_begin();
+	CHECK_EQ_INT(load(NULL, &c), BERTH_OK);
+	log = capture_end();
+	CHECK(strstr(log, "REGISTRY_PROXY") == NULL); /* known, not warned about */
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "registry.example.com");
+		CHECK_STR(c->upstreams[0].url, "https://registry.example.com");
+		CHECK_STR(c->upstreams[0].username, "envuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+		CHECK_EQ_INT(c->upstreams[0].is_default, 1);
+		CHECK_EQ_INT(c->upstreams[0].dockerhub, 0);
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+
+	/* Over a file: each variable replaces its key. */
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "registry.example.com");
+		CHECK_STR(c->upstreams[0].username, "envuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+	unsetenv("REGISTRY_PROXY_REMOTEURL");
+	unsetenv("REGISTRY_PROXY_USERNAME");
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c && c->nupstreams == 1) {
+		CHECK_STR(c->upstreams[0].prefix, "docker.io");
+		CHECK_STR(c->upstreams[0].username, "fileuser");
+		CHECK_STR(c->upstreams[0].password, "envs3cr3t");
+	} else {
+		CHECK(0);
+	}
+	berth_config_free(c);
+	c = NULL;
+	clear_registry_env();
+
+	/* Empty variables unset the section. */
+	setenv("REGISTRY_PROXY_REMOTEURL", "", 1);
+	setenv("REGISTRY_PROXY_USERNAME", "", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "", 1);
+	CHECK_EQ_INT(load(path, &c), BERTH_OK);
+	if (c) CHECK_EQ_INT(c->nupstreams, 0);
+	berth_config_free(c);
+	c = NULL;
+	clear_registry_env();
+
+	/* Mistakes name the variable; the password stays out of the message. */
+	setenv("REGISTRY_PROXY_REMOTEURL", "registry.example.com", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "config: REGISTRY_PROXY_REMOTEURL: 'registry.example.com' must start "
+			     "with http:// or https://") != NULL);
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com", 1);
+	setenv("REGISTRY_PROXY_PASSWORD", "envs3cr3t", 1);
+	CHECK_EQ_INT(load(NULL, &c), BERTH_EINVAL);
+	CHECK(strstr(errbuf, "proxy.password is set but proxy.username is not") != NULL);
+	CHECK(strstr(errbuf, "envs3cr3t") == NULL);
+	clear_registry_env();
+	setenv("REGISTRY_PROXY_REMOTEURL", "https://registry.example.com", 1);
+	CHECK_EQ_INT(load(write_cfg("berth:\n  mirror:\n    upstreams:\n"
+				    "      - {prefix: x, url: \"https://x\", default: true}\n"),
+			  &c),
+		     BERTH_EINVAL);
+	CHECK(strstr(errbuf, "berth.mirror.upstreams[0].default: only one upstream may be the "
+			     "default (the proxy section's upstream (REGISTRY_PROXY_REMOTEURL) "
+			     "already is)") != NULL);
+	clear_registry_env();
+	CHECK(c == NULL);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/berth-test-config-XXXXXX");
@@ -1199,6 +1767,7 @@ int main(void)
 	T_RUN(test_env_errors_name_the_variable);
 	T_RUN(test_size_suffixes);
 	T_RUN(test_duration_suffixes);
+	T_RUN(test_mirror_scalars);
 	T_RUN(test_bool_spellings);
 	T_RUN(test_addresses);
 	T_RUN(test_log_levels);
@@ -1211,6 +1780,10 @@ int main(void)
 	T_RUN(test_auth_token_and_issuer);
 	T_RUN(test_semver_and_golden);
 	T_RUN(test_semver_and_golden_mistakes);
+	T_RUN(test_mirror_full);
+	T_RUN(test_mirror_mistakes);
+	T_RUN(test_mirror_proxy);
+	T_RUN(test_mirror_proxy_env);
 
 	/* Remove the scratch files (config-N.yml and the log). */
 	char p[160];
