@@ -11,7 +11,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null) -lcrypt -lpthre
 RELEASE_FLAGS := -O2 -g
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard src/core/*.c) $(wildcard src/http/*.c) $(wildcard src/client/*.c)
+LIB_SRC  := $(wildcard src/core/*.c) $(wildcard src/http/*.c) $(wildcard src/client/*.c) \
+	    $(wildcard src/mirror/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 HDRS     := $(wildcard src/*/*.h) $(wildcard tests/unit/*.h)

@@ -16,6 +16,7 @@
 #include "../core/registry.h"
 #include "../core/store.h"
 #include "../http/server.h"
+#include "../mirror/mirror.h"
 #include "cli.h"
 
 /* The registry's options from the configuration. The pattern strings live in cfg, which must
@@ -211,6 +212,7 @@ int berth_cmd_serve(int argc, char **argv)
 	struct berth_config *cfg = NULL;
 	struct berth_registry *reg = NULL;
 	struct berth_lockfile *lock = NULL;
+	struct berth_mirror *mirror = NULL;
 	struct berth_http_server *srv = NULL;
 	char err[512] = "";
 	sigset_t set;
@@ -241,7 +243,11 @@ int berth_cmd_serve(int argc, char **argv)
 
 	if (open_registry(cfg, "serve", &lock, &reg)) goto out;
 	berth_registry_janitor(reg, 1);
-	if (berth_http_start(reg, cfg, &srv)) goto out; /* it logged why */
+	if (berth_mirror_new(cfg, reg, &mirror)) {
+		fprintf(stderr, "berth: cannot set up the mirror\n");
+		goto out;
+	}
+	if (berth_http_start(reg, mirror, cfg, &srv)) goto out; /* it logged why */
 	berth_log(BERTH_LOG_INFO, "berth %s serving on %s (port %u), storage %s, delete %s",
 		  BERTH_VERSION, cfg->http_addr, berth_http_port(srv), cfg->root,
 		  cfg->delete_enabled ? "enabled" : "disabled");
@@ -261,6 +267,7 @@ int berth_cmd_serve(int argc, char **argv)
 	berth_log(BERTH_LOG_INFO, "stopped");
 out:
 	berth_http_stop(srv, 0);
+	berth_mirror_free(mirror);
 	berth_registry_free(reg);
 	berth_lockfile_release(lock);
 	berth_config_free(cfg);

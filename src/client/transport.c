@@ -553,6 +553,18 @@ static berth_cerr map_curl(struct berth_client *c, const struct xfer *x, CURLcod
 	return code;
 }
 
+/* libcurl's progress callback: ends a transfer whose owner asked it to (rq->cancel). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const struct berth_req *rq = ud;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return rq->cancel && *rq->cancel ? 1 : 0;
+}
+
 /* Builds the absolute URL for rq->url. */
 static int make_url(const struct reg *r, const char *u, char *buf, size_t len)
 {
@@ -621,6 +633,11 @@ static berth_cerr perform(struct berth_client *c, CURL *h, const char *url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 30000L);
 	if (rq->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+	if (rq->cancel) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)rq);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	/* A transfer that moves nothing for a minute is dead (a registry that stopped reading). */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -724,8 +741,11 @@ static berth_cerr fetch_token(struct berth_client *c, struct reg *r, const char 
 		rc = berth_client_fail(c, BERTH_C_EAUTH, "%s: bearer challenge without a realm", r->domain);
 		goto out;
 	}
+	/* Credentials go to a plain-HTTP realm only when the registry itself is plain HTTP
+	 * (--insecure, or a mirror upstream configured with an http:// URL). */
 	if (strncmp(realm, "https://", 8) != 0 &&
-	    !(c->opts.insecure && strncmp(realm, "http://", 7) == 0)) {
+	    !((c->opts.insecure || strncmp(r->base, "http://", 7) == 0) &&
+	      strncmp(realm, "http://", 7) == 0)) {
 		rc = berth_client_fail(c, BERTH_C_EAUTH, "%s: token realm %s is not https", r->domain, realm);
 		goto out;
 	}

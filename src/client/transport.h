@@ -122,6 +122,7 @@ struct berth_req {
 	long connect_timeout_ms;   /* 0: 30 s */
 	berth_sink_fn sink;        /* 2xx body to this callback instead of out_fd or memory */
 	void *sink_ud;
+	const volatile int *cancel; /* non-zero: the exchange ends within a second, failing */
 };
 
 struct berth_resp {

@@ -314,6 +314,16 @@ int berth_filewriter_flush(struct berth_filewriter *w)
 	return w->d ? dio_end(w) : 0;
 }
 
+int64_t berth_filewriter_visible(struct berth_filewriter *w)
+{
+	int64_t v;
+	if (!w->d) return w->size;
+	pthread_mutex_lock(&w->d->mu);
+	v = w->d->good;
+	pthread_mutex_unlock(&w->d->mu);
+	return v;
+}
+
 int64_t berth_filewriter_size(const struct berth_filewriter *w)
 {
 	return w->size;

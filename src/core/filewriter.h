@@ -27,6 +27,9 @@ int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t l
  * does that). Returns a background write error that no write has reported yet; after an
  * error, berth_filewriter_size is the file's length. */
 int berth_filewriter_flush(struct berth_filewriter *w);
+/* Bytes a reader of the file sees now: all of them on the buffered path, those the background
+ * thread has written on the direct path. Safe to call from the writing thread only. */
+int64_t berth_filewriter_visible(struct berth_filewriter *w);
 /* Bytes in the stream so far (after a failed write or flush: the length of the file). */
 int64_t berth_filewriter_size(const struct berth_filewriter *w);
 /* Flushes (errors are lost: call flush first to see them) and closes the file. */

@@ -27,6 +27,7 @@ struct berth_meta_manifest_in {
 	const struct berth_digest *const *ref_digests;
 	const int *ref_is_manifest;
 	const struct berth_image_info *image; /* index entry of an image manifest, or NULL */
+	int lazy_refs; /* a mirror's copy: references may be absent (fetched when asked for) */
 };
 
 /* An indexed image, borrowed for the duration of a callback. */

@@ -1087,7 +1087,7 @@ static berth_err sq_manifest_put(struct berth_meta *m, const char *repo,
 
 	if ((e = tx(c, S_BEGIN))) return e;
 	if ((e = repo_ensure(c, repo, &rid))) goto fail;
-	for (size_t i = 0; i < mf->n_refs; i++) {
+	for (size_t i = 0; !mf->lazy_refs && i < mf->n_refs; i++) {
 		/* An index entry is usually a manifest, but some (buildx cache indexes) list
 		 * plain blobs under "manifests": either kind of content satisfies it. */
 		int ex = row_exists(c, mf->ref_is_manifest[i] ? S_HAS_MF : S_HAS_BLOB, rid,

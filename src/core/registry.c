@@ -599,6 +599,11 @@ berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *b
 	return BERTH_OK;
 }
 
+int64_t berth_upload_writer_visible(struct berth_upload_writer *w)
+{
+	return w->sw ? w->r->store->ops->writer_visible(w->sw) : w->size;
+}
+
 int64_t berth_upload_writer_size(const struct berth_upload_writer *w)
 {
 	return w->size;
@@ -1087,10 +1092,11 @@ berth_err berth_registry_manifest_get(struct berth_registry *r, const char *repo
 	return BERTH_OK;
 }
 
-berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo,
-				      const char *ref, const char *content_type,
-				      const void *content, size_t len, struct berth_digest *digest,
-				      int *has_subject, struct berth_digest *subject)
+/* mirrored: a copy of an upstream's manifest (berth_registry_manifest_cache). */
+static berth_err manifest_put(struct berth_registry *r, const char *repo, const char *ref,
+			      const char *content_type, const void *content, size_t len,
+			      struct berth_digest *digest, int *has_subject,
+			      struct berth_digest *subject, int mirrored)
 {
 	struct berth_manifest *m = NULL;
 	struct berth_image_info *info = NULL;
@@ -1109,10 +1115,13 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		e = BERTH_EDIGEST_INVALID;
 		goto out;
 	}
-	if (m->kind == BERTH_MANIFEST_IMAGE && !manifest_stored(r, repo, &got) &&
+	/* A mirrored image's config blob is fetched when a client asks for it, not before: such
+	 * images are not indexed, and the golden-image policy is for pushes. */
+	if (!mirrored && m->kind == BERTH_MANIFEST_IMAGE && !manifest_stored(r, repo, &got) &&
 	    (e = image_info_for(r, m, &info)))
 		goto out;
-	if (golden_required(r, repo) && (e = check_golden(r, repo, m, info))) goto out;
+	if (!mirrored && golden_required(r, repo) && (e = check_golden(r, repo, m, info)))
+		goto out;
 	e = BERTH_ENOMEM;
 	refs = calloc(m->n_refs ? m->n_refs : 1, sizeof *refs);
 	is_mf = calloc(m->n_refs ? m->n_refs : 1, sizeof *is_mf);
@@ -1133,6 +1142,7 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 		.ref_digests = refs,
 		.ref_is_manifest = is_mf,
 		.image = info,
+		.lazy_refs = mirrored,
 	};
 	e = r->meta->ops->manifest_put(r->meta, repo, &in, by_digest ? NULL : ref,
 				       tag_policy(r, repo));
@@ -1147,6 +1157,37 @@ out:
 	berth_image_info_free(info);
 	berth_manifest_free(m);
 	return e;
+}
+
+berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo,
+				      const char *ref, const char *content_type,
+				      const void *content, size_t len, struct berth_digest *digest,
+				      int *has_subject, struct berth_digest *subject)
+{
+	return manifest_put(r, repo, ref, content_type, content, len, digest, has_subject, subject,
+			    0);
+}
+
+berth_err berth_registry_manifest_cache(struct berth_registry *r, const char *repo,
+					const char *ref, const char *content_type,
+					const void *content, size_t len,
+					struct berth_digest *digest)
+{
+	struct berth_digest subject;
+	int has_subject = 0;
+	return manifest_put(r, repo, ref, content_type, content, len, digest, &has_subject,
+			    &subject, 1);
+}
+
+berth_err berth_registry_repo_exists(struct berth_registry *r, const char *repo)
+{
+	return r->meta->ops->repo_exists(r->meta, repo);
+}
+
+berth_err berth_registry_upload_fd(struct berth_registry *r, const char *id, int *fd)
+{
+	if (!r->store->ops->upload_fd) return BERTH_EUNSUPPORTED;
+	return r->store->ops->upload_fd(r->store, id, fd);
 }
 
 berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *repo,

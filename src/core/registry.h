@@ -91,6 +91,13 @@ berth_err berth_registry_upload_writer(struct berth_registry *r, const char *rep
 berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *buf,
 				    size_t len) BERTH_MUST_CHECK;
 int64_t berth_upload_writer_size(const struct berth_upload_writer *w);
+/* Bytes of the staged upload a reader sees now (berth_registry_upload_fd): the store may hold
+ * later ones back until berth_upload_writer_finish. */
+int64_t berth_upload_writer_visible(struct berth_upload_writer *w);
+/* A read-only descriptor of staged upload id, still valid once it is published (ownership of
+ * *fd moves to the caller); BERTH_EUNSUPPORTED when the store has none. */
+berth_err berth_registry_upload_fd(struct berth_registry *r, const char *id,
+				   int *fd) BERTH_MUST_CHECK;
 /* Puts every byte written into the staged upload and reports a write error not yet
  * reported (the store may write in the background). */
 berth_err berth_upload_writer_finish(struct berth_upload_writer *w) BERTH_MUST_CHECK;
@@ -142,6 +149,15 @@ berth_err berth_registry_manifest_put(struct berth_registry *r, const char *repo
 				      struct berth_digest *subject) BERTH_MUST_CHECK;
 berth_err berth_registry_manifest_delete(struct berth_registry *r, const char *repo,
 					 const char *ref) BERTH_MUST_CHECK;
+/* Stores an upstream's manifest in the mirror's repository repo under ref (a tag, or its
+ * digest): like a put, but what it references may be absent (fetched when asked for), the
+ * image is not indexed and no golden-image policy applies. */
+berth_err berth_registry_manifest_cache(struct berth_registry *r, const char *repo,
+					const char *ref, const char *content_type,
+					const void *content, size_t len,
+					struct berth_digest *digest) BERTH_MUST_CHECK;
+/* BERTH_OK when repo has content, BERTH_ENAME_UNKNOWN when not. */
+berth_err berth_registry_repo_exists(struct berth_registry *r, const char *repo) BERTH_MUST_CHECK;
 
 /* ---- listings ---- */
 berth_err berth_registry_tags(struct berth_registry *r, const char *repo, const char *last,

@@ -53,6 +53,12 @@ struct berth_store_ops {
 	berth_err (*writer_flush)(struct berth_store_writer *w);
 	/* Flushes (errors lost: flush first to see them) and frees. */
 	void (*writer_close)(struct berth_store_writer *w);
+	/* Bytes of the staged object a reader sees now (the writer may hold later ones back). */
+	int64_t (*writer_visible)(struct berth_store_writer *w);
+	/* A read-only descriptor of the staged object, valid after it is published or removed
+	 * (a mirror's readers follow a blob as it arrives). BERTH_EUNSUPPORTED when the driver
+	 * has none. Ownership of *fd moves to the caller. */
+	berth_err (*upload_fd)(struct berth_store *st, const char *id, int *fd);
 };
 
 struct berth_store {

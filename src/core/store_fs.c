@@ -349,6 +349,20 @@ static berth_err fs_writer_flush(struct berth_store_writer *w)
 	return e ? errno_err(e) : BERTH_OK;
 }
 
+static int64_t fs_writer_visible(struct berth_store_writer *w)
+{
+	return berth_filewriter_visible(w->fw);
+}
+
+static berth_err fs_upload_fd(struct berth_store *st, const char *id, int *fd)
+{
+	struct fs_store *s = (struct fs_store *)st;
+	if (!id_safe(id)) return BERTH_EUPLOAD_UNKNOWN;
+	*fd = openat(s->uploads_dirfd, id, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) return errno == ENOENT ? BERTH_EUPLOAD_UNKNOWN : errno_err(errno);
+	return BERTH_OK;
+}
+
 static void fs_writer_close(struct berth_store_writer *w)
 {
 	if (!w) return;
@@ -384,6 +398,8 @@ static const struct berth_store_ops fs_ops = {
 	.blob_list = fs_blob_list,
 	.writer_write = fs_writer_write,
 	.writer_flush = fs_writer_flush,
+	.writer_visible = fs_writer_visible,
+	.upload_fd = fs_upload_fd,
 	.writer_close = fs_writer_close,
 };
 

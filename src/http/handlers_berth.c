@@ -20,7 +20,7 @@
 
 #define EXT_PREFIX "/berth/v1/"
 
-enum ext_kind { EXT_DERIVED = 1, EXT_BASE, EXT_OUTDATED, EXT_SEARCH, EXT_RESOLVE };
+enum ext_kind { EXT_DERIVED = 1, EXT_BASE, EXT_OUTDATED, EXT_SEARCH, EXT_RESOLVE, EXT_MIRROR };
 
 /* One image row, copied out of the metadata callback (queries are not nested). */
 struct ext_img {
@@ -43,7 +43,7 @@ static const struct {
 	enum ext_kind kind;
 } ext_routes[] = {
 	{"derived", EXT_DERIVED}, {"base", EXT_BASE},       {"outdated", EXT_OUTDATED},
-	{"search", EXT_SEARCH},   {"resolve", EXT_RESOLVE},
+	{"search", EXT_SEARCH},   {"resolve", EXT_RESOLVE},   {"mirror", EXT_MIRROR},
 };
 
 /* ---- access ---- */
@@ -356,6 +356,21 @@ static enum MHD_Result ext_finish(struct req *q)
 	enum MHD_Result ret;
 	berth_err e = BERTH_OK;
 
+	if (kind == EXT_MIRROR) {
+		char *text;
+		struct MHD_Response *r;
+		if (!req_mirror(q)) return req_error(q, BERTH_ENOTFOUND, "no mirror is configured");
+		text = berth_mirror_status_json(req_mirror(q));
+		if (!text) return req_error(q, BERTH_ENOMEM, NULL);
+		q->bytes_out = (int64_t)strlen(text);
+		r = resp_heap(text, strlen(text));
+		if (!r) {
+			free(text);
+			return MHD_NO;
+		}
+		resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		return req_queue(q, 200, r);
+	}
 	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
 	l.tok = caller_token(q);
 	snprintf(image, sizeof image, "%s%s%s", q->route.name, strchr(q->route.ref, ':') ? "@" : ":",

@@ -49,8 +49,11 @@ static enum MHD_Result blob_get(struct req *q)
 	int fd = -1, partial = 0;
 	const char *range;
 	char cr[96];
+	enum MHD_Result mret;
 	berth_err e = route_digest(q, &d);
 	if (e) return req_error(q, e, NULL);
+	/* A mirrored blob not cached yet streams from its fetch. */
+	if (berth_http_mirror_blob(q, &d, &mret)) return mret;
 	if (q->is_head) {
 		uint64_t gen = berth_registry_generation(q->reg);
 		char key[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 4];

@@ -22,8 +22,14 @@ static enum MHD_Result manifest_get(struct req *q)
 	char etag[BERTH_DIGEST_MAX + 3], key[BERTH_NAME_MAX + BERTH_ROUTE_REF_MAX + 4];
 	/* The generation is read before the lookup: see berth_registry_generation. */
 	uint64_t gen = berth_registry_generation(q->reg);
-	size_t klen = berth_rcache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
+	size_t klen;
 	berth_err e;
+	/* A mirrored tag is checked with its upstream first (which may park the request). */
+	if (berth_http_mirror_manifest(q, &ret)) return ret;
+	/* ... and never answered from the response cache: that check is the point. */
+	klen = q->mrt && !strchr(q->route.ref, ':')
+		       ? 0
+		       : berth_rcache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
 	/* HEAD and GET share one cached response: libmicrohttpd sends only its headers (with
 	 * the body's length) to a HEAD. */
 	if (klen && berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status))
@@ -41,6 +47,10 @@ static enum MHD_Result manifest_get(struct req *q)
 	resp_header(r, "Docker-Content-Digest", m.digest.s);
 	snprintf(etag, sizeof etag, "\"%s\"", m.digest.s);
 	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	if (q->mans.warning[0]) {
+		resp_header(r, "Warning", q->mans.warning);
+		klen = 0; /* a warning belongs to this answer only */
+	}
 	ret = req_queue_keep(q, 200, r);
 	if (klen) berth_rcache_put(req_cache(q), key, klen, gen, 200, r, m.len);
 	else MHD_destroy_response(r);

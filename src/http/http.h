@@ -10,6 +10,7 @@
 #include "../core/config.h"
 #include "../core/digest.h"
 #include "../core/registry.h"
+#include "../mirror/mirror.h"
 #include "router.h"
 
 struct berth_http_server;
@@ -64,6 +65,14 @@ struct req {
 
 	int ext_kind;            /* /berth/v1 endpoint (handlers_berth.c), 0 otherwise */
 	int close_conn;          /* the answer closes the connection (the server is stopping) */
+
+	/* the mirror (handlers_mirror.c): set when the repository comes from an upstream */
+	struct berth_mirror_route *mrt; /* owned; route.name is then mrt->local */
+	int mstate;              /* 0, 1: asking the upstream (suspended), 2: answered */
+	berth_err merr;
+	struct berth_mirror_answer mans;
+	int msource;             /* enum berth_mirror_source of the answer, 0 when none */
+	struct berth_fetch *fetch; /* a blob on its way from the upstream (owned reference) */
 };
 
 struct handler {
@@ -94,6 +103,8 @@ enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Respon
  * A stop waits for parked requests, since libmicrohttpd cannot stop with one suspended. */
 void req_suspend(struct req *q);
 void req_resume(struct req *q);
+/* The server's mirror, NULL when none is configured. */
+struct berth_mirror *req_mirror(struct req *q);
 /* The server's response cache (cache.h). */
 struct berth_rcache *req_cache(struct req *q);
 /* The server's authentication state; NULL when no auth is configured. */
@@ -129,5 +140,19 @@ unsigned berth_http_status_of(berth_err e, const char **code);
 
 /* "Location" etc. */
 void resp_header(struct MHD_Response *r, const char *name, const char *value);
+
+/* ---- the mirror (handlers_mirror.c) ---- */
+/* First call: q's repository is mirrored (q->mrt set, route.name rewritten), or a push into a
+ * mirrored prefix is refused. */
+void berth_http_mirror_route(struct req *q);
+/* A manifest GET/HEAD of a mirrored repository: returns 1 with *ret when it answered (or
+ * suspended q while the upstream is asked), 0 to serve the local copy (q->mans.warning set
+ * when it is stale). */
+int berth_http_mirror_manifest(struct req *q, enum MHD_Result *ret);
+/* A blob GET/HEAD of a mirrored repository: 1 with *ret when it answered (from a fetch, or an
+ * error), 0 to serve the local copy. */
+int berth_http_mirror_blob(struct req *q, const struct berth_digest *d, enum MHD_Result *ret);
+/* Lets go of q's mirror state (req_free). */
+void berth_http_mirror_free(struct req *q);
 
 #endif

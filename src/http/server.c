@@ -60,6 +60,7 @@ struct berth_http_server {
 	unsigned port;
 	struct berth_rcache *cache;
 	struct berth_auth *auth; /* NULL: no authentication configured */
+	struct berth_mirror *mirror; /* NULL: none configured */
 };
 
 /* ---- helpers shared with the handlers ---- */
@@ -135,6 +136,11 @@ void req_resume(struct req *q)
 	 * by its worker as soon as MHD_resume_connection returns. */
 	MHD_resume_connection(q->conn);
 	atomic_fetch_sub(&s->parked, 1);
+}
+
+struct berth_mirror *req_mirror(struct req *q)
+{
+	return q->srv->mirror;
 }
 
 struct berth_rcache *req_cache(struct req *q)
@@ -249,6 +255,7 @@ static void req_free(struct req *q)
 {
 	if (!q) return;
 	req_drop_upload(q);
+	berth_http_mirror_free(q);
 	free(q->buf);
 	free(q);
 }
@@ -330,9 +337,12 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 			q->err = BERTH_ENAME_INVALID;
 		} else {
 			q->h = berth_http_handler(q->route.kind, method);
+			if (q->h && s->mirror) berth_http_mirror_route(q);
 			if (!q->h) {
 				q->err = BERTH_EUNSUPPORTED;
 				q->err_detail = "method not allowed on this route";
+			} else if (q->err) {
+				q->h = NULL; /* refused by the mirror's routing */
 			} else if (berth_http_authorize(q)) {
 				q->h->begin(q);
 			}
@@ -382,9 +392,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 					  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 					  addr, sizeof addr);
 		}
-		berth_log(BERTH_LOG_INFO, "access %s %s %.300s %u in=%lld out=%lld %.3fms%s", addr,
+		berth_log(BERTH_LOG_INFO, "access %s %s %.300s %u in=%lld out=%lld %.3fms%s%s%s", addr,
 			  q->method, q->url, q->status, (long long)q->received,
 			  (long long)(q->is_head ? 0 : q->bytes_out), ms,
+			  q->msource ? " mirror=" : "",
+			  q->msource ? berth_mirror_source_name(q->msource) : "",
 			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	}
 	req_free(q);
@@ -544,8 +556,8 @@ static void server_free(struct berth_http_server *s)
 	free(s);
 }
 
-berth_err berth_http_start(struct berth_registry *reg, const struct berth_config *cfg,
-			   struct berth_http_server **out)
+berth_err berth_http_start(struct berth_registry *reg, struct berth_mirror *mirror,
+			   const struct berth_config *cfg, struct berth_http_server **out)
 {
 	struct berth_http_server *s = calloc(1, sizeof *s);
 	struct sockaddr_storage ss;
@@ -554,6 +566,7 @@ berth_err berth_http_start(struct berth_registry *reg, const struct berth_config
 			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
 	if (!s) return BERTH_ENOMEM;
 	s->reg = reg;
+	s->mirror = mirror;
 	s->cfg = cfg;
 	s->listen_fd = s->wake[0] = s->wake[1] = -1;
 	atomic_init(&s->in_flight, 0);
@@ -674,6 +687,9 @@ void berth_http_stop(struct berth_http_server *s, int grace_seconds)
 	if (atomic_load(&s->in_flight) > 0)
 		berth_log(BERTH_LOG_WARN, "http: stopping with %d requests still in flight",
 			  atomic_load(&s->in_flight));
+	/* Requests still reading a blob from an upstream would wait for it: end those fetches
+	 * (their clients see the transfer cut, nothing is kept). */
+	berth_mirror_shutdown(s->mirror);
 	/* libmicrohttpd aborts the process when it is stopped with a suspended connection:
 	 * requests parked on work of their own (a blob being published) are waited for even
 	 * past the grace period; that work always ends. */

@@ -6,11 +6,13 @@
 #include "../core/config.h"
 #include "../core/err.h"
 #include "../core/registry.h"
+#include "../mirror/mirror.h"
 
 struct berth_http_server;
 
-/* reg and cfg are borrowed and must outlive the server. */
-berth_err berth_http_start(struct berth_registry *reg, const struct berth_config *cfg,
+/* reg, mirror (NULL: none) and cfg are borrowed and must outlive the server. */
+berth_err berth_http_start(struct berth_registry *reg, struct berth_mirror *mirror,
+			   const struct berth_config *cfg,
 			   struct berth_http_server **out) BERTH_MUST_CHECK;
 /* The port actually bound (useful with port 0). */
 unsigned berth_http_port(const struct berth_http_server *s);

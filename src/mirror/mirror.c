@@ -1,0 +1,831 @@
+/* mirror.c — routing to upstreams, the circuit breaker, manifests kept current by a HEAD, and
+ * blobs fetched once per digest while every reader follows the bytes as they are stored. */
+#include "mirror.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../client/transport.h"
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "../core/ref.h"
+
+/* Every manifest kind a client may pull: the upstream answers with the image's own top
+ * manifest (an index for a multi-platform image), which is what the cache keeps. */
+static const char manifest_accept[] =
+	"application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+	"application/vnd.docker.distribution.manifest.list.v2+json, "
+	"application/vnd.docker.distribution.manifest.v2+json";
+
+struct upstream {
+	const struct berth_mirror_upstream *cfg;
+	pthread_mutex_t mu;      /* the breaker, the last error and the counters */
+	int64_t down_until;      /* monotonic ms; 0: up */
+	char last_error[256];
+	time_t last_error_at;
+	uint64_t hits, misses, stale, errors;
+	int64_t bytes_fetched, bytes_served;
+};
+
+struct waiter {
+	struct waiter *next;
+	void (*wake)(void *ud);
+	void *ud;
+};
+
+struct berth_fetch {
+	struct berth_fetch *next;     /* m->fetches, while in flight */
+	struct berth_mirror *m;
+	int refs;                     /* under m->fmu */
+	int up;
+	char local[BERTH_NAME_MAX + 1], remote[BERTH_NAME_MAX + 1];
+	struct berth_digest d;
+	pthread_mutex_t mu;           /* state .. waiters */
+	enum berth_fetch_state state;
+	int64_t size, readable;
+	char why[256];
+	berth_err err;                /* FAILED: BERTH_EBLOB_UNKNOWN (the upstream has none) or
+					 BERTH_EUNAVAILABLE */
+	struct waiter *waiters;
+	int fd;                       /* the staged file, read-only (then the blob: same inode) */
+	/* the fetch thread's own */
+	char upload_id[BERTH_UPLOAD_ID_LEN + 1];
+	struct berth_upload_writer *w;
+	struct berth_resp rs;
+	berth_err sink_err;
+	volatile int cancel;
+};
+
+struct berth_mirror {
+	const struct berth_config *cfg;
+	struct berth_registry *reg;
+	struct berth_client *client;
+	struct upstream *ups;
+	size_t n;
+	int default_up;               /* -1: none */
+	pthread_mutex_t fmu;          /* fetches, refs, threads, shutting */
+	pthread_cond_t idle;
+	struct berth_fetch *fetches;
+	int threads;
+	int shutting;
+};
+
+static const char *prefix_of(const struct berth_mirror *m, int up)
+{
+	return m->ups[up].cfg->prefix;
+}
+
+const char *berth_mirror_prefix(const struct berth_mirror *m, int up)
+{
+	return prefix_of(m, up);
+}
+
+const char *berth_mirror_source_name(enum berth_mirror_source s)
+{
+	switch (s) {
+	case BERTH_MIRROR_HIT: return "hit";
+	case BERTH_MIRROR_MISS: return "miss";
+	case BERTH_MIRROR_STALE: return "stale";
+	}
+	return "-";
+}
+
+/* ---- lifecycle ---- */
+
+berth_err berth_mirror_new(const struct berth_config *cfg, struct berth_registry *reg,
+			   struct berth_mirror **out)
+{
+	struct berth_client_opts co = {.no_credentials_file = 1, .jobs = 1};
+	struct berth_mirror *m;
+	*out = NULL;
+	if (!cfg->nupstreams) return BERTH_OK;
+	m = calloc(1, sizeof *m);
+	if (!m) return BERTH_ENOMEM;
+	m->cfg = cfg;
+	m->reg = reg;
+	m->default_up = -1;
+	pthread_mutex_init(&m->fmu, NULL);
+	pthread_cond_init(&m->idle, NULL);
+	m->ups = calloc(cfg->nupstreams, sizeof *m->ups);
+	m->client = berth_client_new(&co);
+	if (!m->ups || !m->client) goto nomem;
+	m->n = cfg->nupstreams;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct berth_mirror_upstream *u = &cfg->upstreams[i];
+		m->ups[i].cfg = u;
+		pthread_mutex_init(&m->ups[i].mu, NULL);
+		if (u->is_default) m->default_up = (int)i;
+		/* The client knows each upstream by its prefix: tokens and connections are kept
+		 * per upstream, its base URL is the configured one. */
+		if (berth_client_set_base(m->client, u->prefix, u->url) ||
+		    (u->username &&
+		     berth_client_set_login(m->client, u->prefix, u->username, u->password))) {
+			berth_log(BERTH_LOG_ERROR, "mirror: cannot set up upstream %s", u->prefix);
+			berth_mirror_free(m);
+			return BERTH_EINVAL;
+		}
+		berth_log(BERTH_LOG_INFO, "mirror: %s/... from %s%s%s", u->prefix, u->url,
+			  u->username ? " (with credentials)" : " (anonymous)",
+			  u->is_default ? ", also un-prefixed names" : "");
+	}
+	*out = m;
+	return BERTH_OK;
+nomem:
+	berth_mirror_free(m);
+	return BERTH_ENOMEM;
+}
+
+void berth_mirror_shutdown(struct berth_mirror *m)
+{
+	if (!m) return;
+	pthread_mutex_lock(&m->fmu);
+	m->shutting = 1;
+	for (struct berth_fetch *f = m->fetches; f; f = f->next) f->cancel = 1;
+	pthread_mutex_unlock(&m->fmu);
+}
+
+void berth_mirror_free(struct berth_mirror *m)
+{
+	if (!m) return;
+	berth_mirror_shutdown(m);
+	pthread_mutex_lock(&m->fmu);
+	while (m->threads > 0) pthread_cond_wait(&m->idle, &m->fmu);
+	pthread_mutex_unlock(&m->fmu);
+	berth_client_free(m->client);
+	for (size_t i = 0; i < m->n; i++) pthread_mutex_destroy(&m->ups[i].mu);
+	free(m->ups);
+	pthread_cond_destroy(&m->idle);
+	pthread_mutex_destroy(&m->fmu);
+	free(m);
+}
+
+/* ---- routing ---- */
+
+/* local = prefix "/" remote, remote = name with Docker Hub's "library/" for one component. */
+static int route_fill(struct berth_mirror *m, int up, const char *name, size_t nlen,
+		      struct berth_mirror_route *rt)
+{
+	const struct berth_mirror_upstream *u = m->ups[up].cfg;
+	int lib = u->dockerhub && !memchr(name, '/', nlen);
+	int k = snprintf(rt->remote, sizeof rt->remote, "%s%.*s", lib ? "library/" : "", (int)nlen,
+			 name);
+	if (k < 0 || (size_t)k >= sizeof rt->remote) return 0;
+	k = snprintf(rt->local, sizeof rt->local, "%s/%s", u->prefix, rt->remote);
+	if (k < 0 || (size_t)k >= sizeof rt->local) return 0;
+	rt->up = up;
+	return 1;
+}
+
+int berth_mirror_route(struct berth_mirror *m, const char *name, const char *ns, int for_write,
+		       struct berth_mirror_route *rt)
+{
+	size_t len = strlen(name);
+	if (!m) return 0;
+	if (ns) {
+		for (size_t i = 0; i < m->n; i++)
+			if (strcmp(ns, m->ups[i].cfg->prefix) == 0)
+				return route_fill(m, (int)i, name, len, rt);
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const char *p = m->ups[i].cfg->prefix;
+		size_t pl = strlen(p);
+		if (len > pl + 1 && memcmp(name, p, pl) == 0 && name[pl] == '/')
+			return route_fill(m, (int)i, name + pl + 1, len - pl - 1, rt);
+	}
+	/* Docker's registry-mirrors ask for "library/alpine": the default upstream serves such
+	 * names, unless this registry holds a repository of that name (pushed here). */
+	if (m->default_up >= 0 && !for_write && berth_registry_repo_exists(m->reg, name) != BERTH_OK)
+		return route_fill(m, m->default_up, name, len, rt);
+	return 0;
+}
+
+/* ---- the breaker ---- */
+
+int berth_mirror_down(struct berth_mirror *m, int up)
+{
+	struct upstream *u = &m->ups[up];
+	int down;
+	pthread_mutex_lock(&u->mu);
+	down = u->down_until && berth_mono_ms() < u->down_until;
+	pthread_mutex_unlock(&u->mu);
+	return down;
+}
+
+/* Marks up down for the breaker interval (or the upstream's Retry-After, if longer): an outage
+ * costs one timeout per interval, not one per request. */
+static void trip(struct berth_mirror *m, int up, const char *why, const char *retry_after)
+{
+	struct upstream *u = &m->ups[up];
+	long secs = m->cfg->mirror_breaker;
+	int was_up;
+	if (retry_after && retry_after[0]) {
+		char *end;
+		long ra = strtol(retry_after, &end, 10);
+		if (end != retry_after && ra > secs && ra <= 86400) secs = ra;
+	}
+	pthread_mutex_lock(&u->mu);
+	was_up = !u->down_until || berth_mono_ms() >= u->down_until;
+	u->down_until = berth_mono_ms() + (int64_t)secs * 1000;
+	if (u->down_until == 0) u->down_until = 1;
+	snprintf(u->last_error, sizeof u->last_error, "%s", why);
+	u->last_error_at = time(NULL);
+	u->errors++;
+	pthread_mutex_unlock(&u->mu);
+	if (was_up)
+		berth_log(BERTH_LOG_WARN, "mirror: upstream %s marked down for %ld s: %s",
+			  prefix_of(m, up), secs, why);
+}
+
+static void recovered(struct berth_mirror *m, int up)
+{
+	struct upstream *u = &m->ups[up];
+	pthread_mutex_lock(&u->mu);
+	u->down_until = 0;
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void count(struct berth_mirror *m, int up, enum berth_mirror_source s, int64_t fetched)
+{
+	struct upstream *u = &m->ups[up];
+	pthread_mutex_lock(&u->mu);
+	if (s == BERTH_MIRROR_HIT) u->hits++;
+	else if (s == BERTH_MIRROR_MISS) u->misses++;
+	else if (s == BERTH_MIRROR_STALE) u->stale++;
+	u->bytes_fetched += fetched;
+	pthread_mutex_unlock(&u->mu);
+}
+
+void berth_mirror_count_served(struct berth_mirror *m, int up, int64_t bytes,
+			       enum berth_mirror_source s)
+{
+	struct upstream *u = &m->ups[up];
+	pthread_mutex_lock(&u->mu);
+	if (s == BERTH_MIRROR_HIT) u->hits++;
+	u->bytes_served += bytes;
+	pthread_mutex_unlock(&u->mu);
+}
+
+/* "upstream docker.io unavailable: <cause>" into a->why (the error body's detail). */
+static void why_unavailable(struct berth_mirror *m, int up, struct berth_mirror_answer *a)
+{
+	struct upstream *u = &m->ups[up];
+	int64_t left;
+	pthread_mutex_lock(&u->mu);
+	left = u->down_until ? (u->down_until - berth_mono_ms() + 999) / 1000 : 0;
+	snprintf(a->why, sizeof a->why, "upstream %s unavailable: %s%s", prefix_of(m, up),
+		 u->last_error[0] ? u->last_error : "marked down", left > 0 ? "" : "");
+	pthread_mutex_unlock(&u->mu);
+	if (left > 0) {
+		size_t n = strlen(a->why);
+		snprintf(a->why + n, sizeof a->why - n, " (asked again in %lld s)", (long long)left);
+	}
+}
+
+/* A failed exchange: the cause in words, for the breaker and the error body. Secrets never
+ * appear: the transport's messages carry the URL (configured without userinfo) only. */
+static void describe(struct berth_client *c, const struct berth_resp *rs, berth_cerr rc, char *out,
+		     size_t len)
+{
+	/* A failure of the token exchange is recorded in the client, not the response. */
+	if (rc) snprintf(out, len, "%.300s", rs->errmsg[0] ? rs->errmsg : berth_client_errmsg(c));
+	else if (rs->status == 429)
+		snprintf(out, len, "429 too many requests (rate limited%s%s)",
+			 rs->retry_after[0] ? ", retry after " : "", rs->retry_after);
+	else if (rs->status == 401 || rs->status == 403)
+		snprintf(out, len, "%ld: the upstream refused our credentials", rs->status);
+	else snprintf(out, len, "HTTP %ld", rs->status);
+}
+
+/* ---- manifests ---- */
+
+/* GET of the upstream's manifest ref into the cache under store_ref; *d gets its digest. */
+static berth_err fetch_manifest(struct berth_mirror *m, const struct berth_mirror_route *rt,
+				const char *ref, const char *store_ref, const struct berth_digest *want,
+				struct berth_digest *d, struct berth_mirror_answer *a)
+{
+	char url[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 32], ct[BERTH_MEDIA_TYPE_MAX + 1];
+	struct berth_req rq;
+	struct berth_resp rs;
+	struct berth_digest got;
+	berth_cerr rc;
+	berth_err e;
+	snprintf(url, sizeof url, "/v2/%s/manifests/%s", rt->remote, ref);
+	berth_req_init(&rq);
+	rq.method = "GET";
+	rq.url = url;
+	rq.accept = manifest_accept;
+	rq.max_body = berth_registry_opts(m->reg)->manifest_max;
+	rq.quiet = 1;
+	rq.follow = 1;
+	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
+	rq.timeout_ms = m->cfg->mirror_timeout_ms * 4;
+	rc = berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs);
+	if (rc || rs.status != 200) {
+		char cause[320];
+		if (!rc && rs.status == 404) {
+			berth_resp_clear(&rs);
+			return BERTH_EMANIFEST_UNKNOWN;
+		}
+		describe(m->client, &rs, rc, cause, sizeof cause);
+		trip(m, rt->up, cause, rs.retry_after);
+		berth_resp_clear(&rs);
+		why_unavailable(m, rt->up, a);
+		return BERTH_EUNAVAILABLE;
+	}
+	e = berth_digest_of(want ? want->alg : BERTH_DIGEST_SHA256, rs.body, rs.body_len, &got);
+	if (!e && want && !berth_digest_eq(&got, want)) {
+		snprintf(a->why, sizeof a->why,
+			 "upstream %s sent a manifest that does not match %s (got %s)",
+			 prefix_of(m, rt->up), want->s, got.s);
+		berth_log(BERTH_LOG_WARN, "mirror: %s", a->why);
+		berth_resp_clear(&rs);
+		return BERTH_EUNAVAILABLE;
+	}
+	snprintf(ct, sizeof ct, "%s", rs.content_type);
+	ct[strcspn(ct, "; ")] = '\0';
+	if (!e)
+		e = berth_registry_manifest_cache(m->reg, rt->local, store_ref ? store_ref : got.s,
+						  ct[0] ? ct : NULL, rs.body, rs.body_len, d);
+	if (!e) count(m, rt->up, BERTH_MIRROR_MISS, (int64_t)rs.body_len);
+	else berth_log(BERTH_LOG_WARN, "mirror: cannot keep %s@%s: %s", rt->local, got.s,
+		       berth_err_str(e));
+	berth_resp_clear(&rs);
+	recovered(m, rt->up);
+	return e;
+}
+
+/* The cached copy is served: say so, and why. */
+static berth_err stale(struct berth_mirror *m, int up, struct berth_mirror_answer *a,
+		       const char *what)
+{
+	a->source = BERTH_MIRROR_STALE;
+	snprintf(a->warning, sizeof a->warning, "299 - \"served from cache: %s\"", what);
+	count(m, up, BERTH_MIRROR_STALE, 0);
+	return BERTH_OK;
+}
+
+berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirror_route *rt,
+				const char *ref, struct berth_mirror_answer *a)
+{
+	struct berth_registry_manifest mo;
+	struct berth_digest cached, want, upd;
+	int have, by_digest = strchr(ref, ':') != NULL;
+	char url[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 288];
+	struct berth_req rq;
+	struct berth_resp rs;
+	berth_cerr rc;
+	berth_err e;
+
+	memset(a, 0, sizeof *a);
+	a->source = BERTH_MIRROR_HIT;
+	if (by_digest && berth_digest_parse(ref, strlen(ref), &want)) return BERTH_EMANIFEST_UNKNOWN;
+	have = berth_registry_manifest_get(m->reg, rt->local, ref, 0, &mo) == BERTH_OK;
+	if (have) {
+		cached = mo.digest;
+		berth_registry_manifest_clear(&mo);
+	}
+	if (have && by_digest) { /* content-addressed: never asked again */
+		count(m, rt->up, BERTH_MIRROR_HIT, 0);
+		return BERTH_OK;
+	}
+	if (berth_mirror_down(m, rt->up)) {
+		if (have) return stale(m, rt->up, a, "upstream unavailable");
+		a->source = BERTH_MIRROR_MISS;
+		why_unavailable(m, rt->up, a);
+		return BERTH_EUNAVAILABLE;
+	}
+	if (by_digest) {
+		a->source = BERTH_MIRROR_MISS;
+		return fetch_manifest(m, rt, ref, NULL, &want, &upd, a);
+	}
+
+	/* A tag: HEAD (free against Docker Hub's pull limit) within the timeout. */
+	snprintf(url, sizeof url, "/v2/%s/manifests/%s", rt->remote, ref);
+	berth_req_init(&rq);
+	rq.method = "HEAD";
+	rq.url = url;
+	rq.accept = manifest_accept;
+	rq.quiet = 1;
+	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
+	rq.timeout_ms = m->cfg->mirror_timeout_ms;
+	rc = berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs);
+	a->source = BERTH_MIRROR_MISS;
+	if (!rc && rs.status == 404) {
+		berth_resp_clear(&rs);
+		recovered(m, rt->up);
+		if (have && m->cfg->mirror_keep_deleted)
+			return stale(m, rt->up, a, "tag deleted upstream");
+		return BERTH_EMANIFEST_UNKNOWN;
+	}
+	if (rc || rs.status != 200) {
+		char cause[320];
+		describe(m->client, &rs, rc, cause, sizeof cause);
+		trip(m, rt->up, cause, rs.retry_after);
+		berth_resp_clear(&rs);
+		if (have) return stale(m, rt->up, a, "upstream unavailable");
+		why_unavailable(m, rt->up, a);
+		return BERTH_EUNAVAILABLE;
+	}
+	recovered(m, rt->up);
+	e = rs.digest[0] ? berth_digest_parse(rs.digest, strlen(rs.digest), &want) : BERTH_EINVAL;
+	berth_resp_clear(&rs);
+	if (e) { /* no usable Docker-Content-Digest: the body says */
+		a->source = BERTH_MIRROR_MISS;
+		return fetch_manifest(m, rt, ref, ref, NULL, &upd, a);
+	}
+	if (have && berth_digest_eq(&want, &cached)) {
+		a->source = BERTH_MIRROR_HIT;
+		count(m, rt->up, BERTH_MIRROR_HIT, 0);
+		return BERTH_OK;
+	}
+	/* Moved (or new): the new content, by digest so it is the one the HEAD named; the old
+	 * one stays reachable by its digest. */
+	a->source = BERTH_MIRROR_MISS;
+	if (berth_registry_manifest_get(m->reg, rt->local, want.s, 1, &mo) == BERTH_OK) {
+		e = berth_registry_manifest_cache(m->reg, rt->local, ref, mo.media_type, mo.content,
+						  mo.len, &upd);
+		berth_registry_manifest_clear(&mo);
+		return e;
+	}
+	e = fetch_manifest(m, rt, want.s, NULL, &want, &upd, a);
+	if (e) {
+		if (have && e == BERTH_EUNAVAILABLE) return stale(m, rt->up, a, "upstream unavailable");
+		return e;
+	}
+	e = berth_registry_manifest_get(m->reg, rt->local, want.s, 1, &mo);
+	if (e) return e;
+	e = berth_registry_manifest_cache(m->reg, rt->local, ref, mo.media_type, mo.content, mo.len,
+					  &upd);
+	berth_registry_manifest_clear(&mo);
+	return e;
+}
+
+/* ---- blobs ---- */
+
+static void wake_all(struct berth_fetch *f)
+{
+	struct waiter *w;
+	pthread_mutex_lock(&f->mu);
+	w = f->waiters;
+	f->waiters = NULL;
+	pthread_mutex_unlock(&f->mu);
+	while (w) {
+		struct waiter *n = w->next;
+		w->wake(w->ud);
+		free(w);
+		w = n;
+	}
+}
+
+static void fetch_unref(struct berth_fetch *f)
+{
+	struct berth_mirror *m = f->m;
+	int last;
+	pthread_mutex_lock(&m->fmu);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&m->fmu);
+	if (!last) return;
+	if (f->fd >= 0) close(f->fd);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+void berth_fetch_release(struct berth_fetch *f)
+{
+	if (f) fetch_unref(f);
+}
+
+/* The first bytes: a staged upload to write them to, and the descriptor readers follow. */
+static berth_err staging_open(struct berth_fetch *f)
+{
+	struct berth_mirror *m = f->m;
+	int fd = -1;
+	berth_err e = berth_registry_upload_anonymous(m->reg, f->local, f->d.alg, f->upload_id,
+						      &f->w);
+	if (e) return e;
+	if ((e = berth_registry_upload_fd(m->reg, f->upload_id, &fd))) return e;
+	pthread_mutex_lock(&f->mu);
+	f->fd = fd;
+	f->size = f->rs.content_length;
+	f->state = BERTH_FETCH_STREAMING;
+	pthread_mutex_unlock(&f->mu);
+	return BERTH_OK;
+}
+
+/* Bytes readers may take: all that is visible, less the last byte until it is verified. */
+static void publish_progress(struct berth_fetch *f)
+{
+	int64_t vis = berth_upload_writer_visible(f->w);
+	int moved;
+	pthread_mutex_lock(&f->mu);
+	if (f->size > 0 && vis > f->size - 1) vis = f->size - 1;
+	moved = vis > f->readable;
+	if (moved) f->readable = vis;
+	pthread_mutex_unlock(&f->mu);
+	if (moved) wake_all(f);
+}
+
+static int fetch_sink(void *ud, const void *buf, size_t len)
+{
+	struct berth_fetch *f = ud;
+	if (f->cancel) {
+		f->sink_err = BERTH_EUNAVAILABLE;
+		return 1;
+	}
+	if (!f->w && (f->sink_err = staging_open(f))) return 1;
+	if (f->size >= 0 && berth_upload_writer_size(f->w) + (int64_t)len > f->size) {
+		f->sink_err = BERTH_ESIZE_INVALID;
+		return 1;
+	}
+	if ((f->sink_err = berth_upload_writer_write(f->w, buf, len))) return 1;
+	publish_progress(f);
+	return 0;
+}
+
+static void fetch_end(struct berth_fetch *f, enum berth_fetch_state st, berth_err err,
+		      const char *why)
+{
+	struct berth_mirror *m = f->m;
+	pthread_mutex_lock(&m->fmu);
+	for (struct berth_fetch **p = &m->fetches; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&m->fmu);
+	pthread_mutex_lock(&f->mu);
+	f->state = st;
+	if (st == BERTH_FETCH_DONE) f->readable = f->size;
+	if (why) snprintf(f->why, sizeof f->why, "%.255s", why);
+	f->err = err;
+	pthread_mutex_unlock(&f->mu);
+	wake_all(f);
+}
+
+static void *fetch_main(void *arg)
+{
+	struct berth_fetch *f = arg;
+	struct berth_mirror *m = f->m;
+	char url[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 32], why[384] = "";
+	struct berth_req rq;
+	int64_t size = 0;
+	berth_err fail = BERTH_EUNAVAILABLE;
+	berth_cerr rc;
+	berth_err e = BERTH_OK;
+
+	snprintf(url, sizeof url, "/v2/%s/blobs/%s", f->remote, f->d.s);
+	berth_req_init(&rq);
+	rq.method = "GET";
+	rq.url = url;
+	rq.quiet = 1;
+	rq.follow = 1; /* Docker Hub answers with its CDN's address */
+	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
+	rq.sink = fetch_sink;
+	rq.sink_ud = f;
+	rq.cancel = &f->cancel;
+	rc = berth_client_do(m->client, prefix_of(m, f->up), &rq, &f->rs);
+	if (f->sink_err == BERTH_ESIZE_INVALID) {
+		snprintf(why, sizeof why, "upstream %s sent more bytes than its Content-Length",
+			 prefix_of(m, f->up));
+	} else if (f->sink_err) {
+		snprintf(why, sizeof why, "cannot keep %s: %s", f->d.s,
+			 f->cancel ? "the server is stopping" : berth_err_str(f->sink_err));
+	} else if (rc || f->rs.status != 200) {
+		char cause[320];
+		describe(m->client, &f->rs, rc, cause, sizeof cause);
+		if (!rc && f->rs.status == 404) {
+			snprintf(why, sizeof why, "upstream %s has no blob %s", prefix_of(m, f->up),
+				 f->d.s);
+			fail = BERTH_EBLOB_UNKNOWN;
+		} else {
+			if (!f->cancel) trip(m, f->up, cause, f->rs.retry_after);
+			snprintf(why, sizeof why, "upstream %s unavailable: %s", prefix_of(m, f->up),
+				 cause);
+		}
+	} else if (!f->w && (e = staging_open(f))) { /* an empty blob: no byte came */
+		snprintf(why, sizeof why, "cannot keep %s: %s", f->d.s, berth_err_str(e));
+	}
+	if (!why[0]) {
+		e = berth_upload_writer_finish(f->w);
+		size = berth_upload_writer_size(f->w);
+		berth_upload_writer_close(f->w);
+		f->w = NULL;
+		if (!e && f->size >= 0 && size != f->size) {
+			snprintf(why, sizeof why, "upstream %s sent %lld of %lld bytes of %s",
+				 prefix_of(m, f->up), (long long)size, (long long)f->size, f->d.s);
+		} else if (e) {
+			snprintf(why, sizeof why, "cannot keep %s: %s", f->d.s, berth_err_str(e));
+		} else {
+			pthread_mutex_lock(&f->mu);
+			f->size = size;
+			pthread_mutex_unlock(&f->mu);
+			/* Verified against its digest, then published and linked, or nothing. */
+			e = berth_registry_upload_finish(m->reg, f->local, f->upload_id, &f->d, &size);
+			f->upload_id[0] = '\0'; /* finished or discarded: nothing to cancel */
+			if (e == BERTH_EDIGEST_INVALID)
+				snprintf(why, sizeof why,
+					 "upstream %s sent bytes that do not match %s: nothing kept",
+					 prefix_of(m, f->up), f->d.s);
+			else if (e)
+				snprintf(why, sizeof why, "cannot keep %s: %s", f->d.s,
+					 berth_err_str(e));
+		}
+	}
+	if (f->w) {
+		berth_upload_writer_close(f->w);
+		f->w = NULL;
+	}
+	if (why[0]) {
+		if (f->upload_id[0]) {
+			e = berth_registry_upload_cancel(m->reg, f->local, f->upload_id);
+			(void)e; /* the start-up janitor removes what this can't */
+		}
+		berth_log(BERTH_LOG_WARN, "mirror: %s", why);
+		fetch_end(f, BERTH_FETCH_FAILED, fail, why);
+	} else {
+		recovered(m, f->up);
+		count(m, f->up, BERTH_MIRROR_MISS, size);
+		fetch_end(f, BERTH_FETCH_DONE, BERTH_OK, NULL);
+	}
+	berth_resp_clear(&f->rs);
+	fetch_unref(f);
+	pthread_mutex_lock(&m->fmu);
+	if (--m->threads == 0) pthread_cond_broadcast(&m->idle);
+	pthread_mutex_unlock(&m->fmu);
+	return NULL;
+}
+
+berth_err berth_mirror_blob_fetch(struct berth_mirror *m, const struct berth_mirror_route *rt,
+				  const struct berth_digest *d, struct berth_fetch **out,
+				  struct berth_mirror_answer *a)
+{
+	struct berth_fetch *f;
+	pthread_attr_t at;
+	pthread_t th;
+	memset(a, 0, sizeof *a);
+	a->source = BERTH_MIRROR_MISS;
+	*out = NULL;
+	pthread_mutex_lock(&m->fmu);
+	/* Single flight: a second reader of a blob in flight follows the first fetch. */
+	for (f = m->fetches; f; f = f->next)
+		if (berth_digest_eq(&f->d, d) && strcmp(f->local, rt->local) == 0) {
+			f->refs++;
+			pthread_mutex_unlock(&m->fmu);
+			*out = f;
+			return BERTH_OK;
+		}
+	if (m->shutting) {
+		pthread_mutex_unlock(&m->fmu);
+		snprintf(a->why, sizeof a->why, "the server is stopping");
+		return BERTH_EUNAVAILABLE;
+	}
+	pthread_mutex_unlock(&m->fmu);
+	if (berth_mirror_down(m, rt->up)) {
+		why_unavailable(m, rt->up, a);
+		return BERTH_EUNAVAILABLE;
+	}
+	f = calloc(1, sizeof *f);
+	if (!f) return BERTH_ENOMEM;
+	f->m = m;
+	f->refs = 2; /* the caller's and the thread's */
+	f->up = rt->up;
+	f->fd = -1;
+	f->size = -1;
+	f->d = *d;
+	snprintf(f->local, sizeof f->local, "%s", rt->local);
+	snprintf(f->remote, sizeof f->remote, "%s", rt->remote);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_lock(&m->fmu);
+	/* Another request may have started the same fetch meanwhile. */
+	for (struct berth_fetch *g = m->fetches; g; g = g->next)
+		if (berth_digest_eq(&g->d, d) && strcmp(g->local, rt->local) == 0) {
+			g->refs++;
+			pthread_mutex_unlock(&m->fmu);
+			pthread_mutex_destroy(&f->mu);
+			free(f);
+			*out = g;
+			return BERTH_OK;
+		}
+	f->next = m->fetches;
+	m->fetches = f;
+	m->threads++;
+	pthread_mutex_unlock(&m->fmu);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, fetch_main, f) != 0) {
+		pthread_attr_destroy(&at);
+		fetch_end(f, BERTH_FETCH_FAILED, BERTH_EUNAVAILABLE, "cannot start a fetch thread");
+		pthread_mutex_lock(&m->fmu);
+		m->threads--;
+		pthread_mutex_unlock(&m->fmu);
+		fetch_unref(f);
+		*out = f;
+		return BERTH_OK;
+	}
+	pthread_attr_destroy(&at);
+	*out = f;
+	return BERTH_OK;
+}
+
+int berth_fetch_watch(struct berth_fetch *f, int64_t seen, struct berth_fetch_view *v,
+		      void (*wake)(void *ud), void *ud)
+{
+	int ready;
+	struct waiter *w = NULL;
+	pthread_mutex_lock(&f->mu);
+	v->state = f->state;
+	v->size = f->size;
+	v->readable = f->readable;
+	snprintf(v->why, sizeof v->why, "%s", f->why);
+	v->err = f->err;
+	if (f->state == BERTH_FETCH_DONE || f->state == BERTH_FETCH_FAILED) ready = 1;
+	else if (seen < 0) ready = f->state == BERTH_FETCH_STREAMING && f->size >= 0;
+	else ready = f->readable > seen;
+	if (!ready && wake) {
+		w = malloc(sizeof *w);
+		if (w) {
+			w->wake = wake;
+			w->ud = ud;
+			w->next = f->waiters;
+			f->waiters = w;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (!ready && wake && !w) {
+		/* Out of memory: report a failure rather than wait for a wake nobody sends. */
+		v->state = BERTH_FETCH_FAILED;
+		snprintf(v->why, sizeof v->why, "out of memory");
+		return 0;
+	}
+	return !ready;
+}
+
+void berth_fetch_unwatch(struct berth_fetch *f, void *ud)
+{
+	pthread_mutex_lock(&f->mu);
+	for (struct waiter **p = &f->waiters; *p;)
+		if ((*p)->ud == ud) {
+			struct waiter *w = *p;
+			*p = w->next;
+			free(w);
+		} else {
+			p = &(*p)->next;
+		}
+	pthread_mutex_unlock(&f->mu);
+}
+
+int berth_fetch_fd(struct berth_fetch *f)
+{
+	int fd;
+	pthread_mutex_lock(&f->mu);
+	fd = f->fd >= 0 ? dup(f->fd) : -1;
+	pthread_mutex_unlock(&f->mu);
+	return fd;
+}
+
+/* ---- status ---- */
+
+char *berth_mirror_status_json(struct berth_mirror *m)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char *text = NULL;
+	if (!root || !arr) goto out;
+	json_object_set_new(root, "upstreams", arr);
+	for (size_t i = 0; i < m->n; i++) {
+		struct upstream *u = &m->ups[i];
+		int64_t now = berth_mono_ms();
+		json_t *o;
+		pthread_mutex_lock(&u->mu);
+		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "prefix", u->cfg->prefix,
+			      "url", u->cfg->url, "default", u->cfg->is_default, "up",
+			      !(u->down_until && now < u->down_until), "down_for_seconds",
+			      (json_int_t)(u->down_until && now < u->down_until
+						   ? (u->down_until - now + 999) / 1000
+						   : 0),
+			      "hits", (json_int_t)u->hits, "misses", (json_int_t)u->misses, "stale",
+			      (json_int_t)u->stale, "errors", (json_int_t)u->errors, "bytes_fetched",
+			      (json_int_t)u->bytes_fetched, "bytes_served_from_cache",
+			      (json_int_t)u->bytes_served);
+		if (o && u->last_error[0]) {
+			char when[32];
+			struct tm tm;
+			gmtime_r(&u->last_error_at, &tm);
+			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+			json_object_set_new(o, "last_error", json_string(u->last_error));
+			json_object_set_new(o, "last_error_at", json_string(when));
+		}
+		pthread_mutex_unlock(&u->mu);
+		if (o) json_array_append_new(arr, o);
+	}
+	text = json_dumps(root, JSON_COMPACT);
+out:
+	json_decref(root);
+	return text;
+}
