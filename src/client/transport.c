@@ -140,10 +140,18 @@ const struct berth_client_opts *berth_client_options(const struct berth_client *
 	return &c->opts;
 }
 
+/* The latest failure recorded on this thread: berth_client_do hands it to its caller in
+ * rs->errmsg, so a long-lived client (the mirror's) reports each exchange's own cause, not the
+ * first error it ever met. */
+static _Thread_local char tl_errmsg[512];
+
 berth_cerr berth_client_fail(struct berth_client *c, berth_cerr code, const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(tl_errmsg, sizeof tl_errmsg, fmt, ap);
+	va_end(ap);
 	pthread_mutex_lock(&c->mu);
 	if (c->err == BERTH_C_OK) {
 		c->err = code;
@@ -881,8 +889,9 @@ static berth_cerr auth_value(struct berth_client *c, struct reg *r, const char *
 	pthread_mutex_unlock(&c->mu);
 	if (rc) return berth_client_fail(c, rc, "%s: credentials too long", r->domain);
 	if (need_fetch) {
-		rc = fetch_token(c, r, scope ? scope : "");
-		if (rc) return rc;
+		/* A token fetched before any challenge for this scope: if that fails (the realm
+		 * learnt earlier may have changed), go without one and learn from the 401. */
+		if (fetch_token(c, r, scope ? scope : "")) return BERTH_C_OK;
 		return auth_value(c, r, scope, out, outlen);
 	}
 	return BERTH_C_OK;
@@ -984,6 +993,7 @@ berth_cerr berth_client_do(struct berth_client *c, const char *registry, const s
 
 	memset(rs, 0, sizeof *rs);
 	rs->content_length = -1;
+	tl_errmsg[0] = '\0';
 	pthread_mutex_lock(&c->mu);
 	r = reg_get_locked(c, registry);
 	if (r) reg_load_creds_locked(c, r);
@@ -1017,6 +1027,7 @@ berth_cerr berth_client_do(struct berth_client *c, const char *registry, const s
 		}
 		if (!more) break;
 	}
+	if (rc && !rs->errmsg[0]) snprintf(rs->errmsg, sizeof rs->errmsg, "%s", tl_errmsg);
 	explicit_bzero(auth, sizeof auth);
 	return rc;
 }

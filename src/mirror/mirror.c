@@ -294,7 +294,8 @@ static void describe(struct berth_client *c, const struct berth_resp *rs, berth_
 		     size_t len)
 {
 	/* A failure of the token exchange is recorded in the client, not the response. */
-	if (rc) snprintf(out, len, "%.300s", rs->errmsg[0] ? rs->errmsg : berth_client_errmsg(c));
+	(void)c;
+	if (rc) snprintf(out, len, "%.300s", rs->errmsg[0] ? rs->errmsg : "transfer failed");
 	else if (rs->status == 429)
 		snprintf(out, len, "429 too many requests (rate limited%s%s)",
 			 rs->retry_after[0] ? ", retry after " : "", rs->retry_after);
