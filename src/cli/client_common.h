@@ -60,5 +60,7 @@ int berth_cmd_base(int argc, char **argv);
 int berth_cmd_outdated(int argc, char **argv);
 int berth_cmd_search(int argc, char **argv);
 int berth_cmd_resolve(int argc, char **argv);
+/* mirror.c: the pull-through mirror of a berth registry */
+int berth_cmd_mirror(int argc, char **argv);
 
 #endif

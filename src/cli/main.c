@@ -32,7 +32,10 @@ static void usage(FILE *f)
 		   "  outdated [--golden PATTERN] REGISTRY\n"
 		   "                         images on a golden version that is no longer the newest\n"
 		   "  search --label KEY=VALUE REGISTRY\n"
-		   "  resolve REPO:TAG       the exact version(s) a floating tag points at\n");
+		   "  resolve REPO:TAG       the exact version(s) a floating tag points at\n"
+		   "  mirror status REGISTRY the registry's mirror: upstreams up/down, hits, misses\n"
+		   "  mirror sync [--semver C] [--platform P|--all] REGISTRY/REPOSITORY\n"
+		   "                         cache a mirrored repository's tags before an outage\n");
 }
 
 /* The client verbs (src/cli/login.c, transfer.c, inspect.c). */
@@ -45,7 +48,7 @@ static const struct {
 	{"ls", berth_cmd_ls},           {"inspect", berth_cmd_inspect}, {"digest", berth_cmd_digest},
 	{"rm", berth_cmd_rm},           {"derived", berth_cmd_derived}, {"base", berth_cmd_base},
 	{"outdated", berth_cmd_outdated}, {"search", berth_cmd_search},
-	{"resolve", berth_cmd_resolve},
+	{"resolve", berth_cmd_resolve}, {"mirror", berth_cmd_mirror},
 };
 
 int main(int argc, char **argv)

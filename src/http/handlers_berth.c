@@ -20,7 +20,15 @@
 
 #define EXT_PREFIX "/berth/v1/"
 
-enum ext_kind { EXT_DERIVED = 1, EXT_BASE, EXT_OUTDATED, EXT_SEARCH, EXT_RESOLVE, EXT_MIRROR };
+enum ext_kind {
+	EXT_DERIVED = 1,
+	EXT_BASE,
+	EXT_OUTDATED,
+	EXT_SEARCH,
+	EXT_RESOLVE,
+	EXT_MIRROR,
+	EXT_MIRROR_SYNC
+};
 
 /* One image row, copied out of the metadata callback (queries are not nested). */
 struct ext_img {
@@ -44,6 +52,7 @@ static const struct {
 } ext_routes[] = {
 	{"derived", EXT_DERIVED}, {"base", EXT_BASE},       {"outdated", EXT_OUTDATED},
 	{"search", EXT_SEARCH},   {"resolve", EXT_RESOLVE},   {"mirror", EXT_MIRROR},
+	{"mirror/sync", EXT_MIRROR_SYNC},
 };
 
 /* ---- access ---- */
@@ -356,6 +365,7 @@ static enum MHD_Result ext_finish(struct req *q)
 	enum MHD_Result ret;
 	berth_err e = BERTH_OK;
 
+	if (kind == EXT_MIRROR_SYNC) return berth_http_mirror_sync(q);
 	if (kind == EXT_MIRROR) {
 		char *text;
 		struct MHD_Response *r;
@@ -497,14 +507,25 @@ int berth_http_ext_route(struct req *q, const char *url)
 		q->err_detail = "no such route";
 		return 1;
 	}
-	if (strcmp(q->method, "GET") != 0) {
+	if (strcmp(q->method, kind == EXT_MIRROR_SYNC ? "POST" : "GET") != 0) {
 		q->err = BERTH_EUNSUPPORTED;
 		q->err_detail = "method not allowed on this route";
 		return 1;
 	}
 	q->ext_kind = (int)kind;
 	q->h = &h_ext;
-	if (kind == EXT_DERIVED || kind == EXT_BASE || kind == EXT_RESOLVE) {
+	if (kind == EXT_MIRROR_SYNC) {
+		/* Checked as a pull of the repository it fills. */
+		const char *repo = req_query(q, "repository");
+		if (!repo || !berth_registry_name_ok(repo, strlen(repo))) {
+			q->err = BERTH_ENAME_INVALID;
+			q->err_detail = "repository= must name a mirrored repository";
+			q->h = NULL;
+			return 1;
+		}
+		snprintf(q->route.name, sizeof q->route.name, "%s", repo);
+		q->route.kind = BERTH_ROUTE_TAGS;
+	} else if (kind == EXT_DERIVED || kind == EXT_BASE || kind == EXT_RESOLVE) {
 		if ((e = parse_image(req_query(q, "image"), &q->route, &why))) {
 			q->err = e;
 			q->err_detail = why;

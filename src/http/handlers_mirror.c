@@ -47,6 +47,8 @@ void berth_http_mirror_free(struct req *q)
 	}
 	free(q->mrt);
 	q->mrt = NULL;
+	free(q->msync);
+	q->msync = NULL;
 }
 
 /* ---- manifests: the upstream is asked on a thread of its own ---- */
@@ -121,6 +123,7 @@ int berth_http_mirror_manifest(struct req *q, enum MHD_Result *ret)
 
 static void wake_req(void *ud)
 {
+	berth_log(BERTH_LOG_DEBUG, "mirror: wake %p", ud);
 	req_resume(ud);
 }
 
@@ -132,7 +135,14 @@ static int park(struct req *q, struct berth_fetch *f, int64_t seen)
 	if (!berth_fetch_watch(f, seen, &v, NULL, NULL)) return 0;
 	/* Parked before the wake is registered: a wake that comes at once finds q suspended. */
 	req_suspend(q);
-	if (!berth_fetch_watch(f, seen, &v, wake_req, q)) req_resume(q);
+	if (!berth_fetch_watch(f, seen, &v, wake_req, q)) {
+		berth_log(BERTH_LOG_DEBUG, "mirror: park %p at %lld: ready at once", (void *)q,
+			  (long long)seen);
+		req_resume(q);
+	} else {
+		berth_log(BERTH_LOG_DEBUG, "mirror: park %p at %lld (state %d readable %lld)",
+			  (void *)q, (long long)seen, v.state, (long long)v.readable);
+	}
 	return 1;
 }
 
@@ -153,6 +163,7 @@ static ssize_t tee_read(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)berth_fetch_watch(t->f, off, &v, NULL, NULL);
 	if (v.state == BERTH_FETCH_FAILED) {
 		berth_log(BERTH_LOG_WARN, "mirror: cutting a reader off: %s", v.why);
+		req_cut(t->q);
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
 	avail = v.state == BERTH_FETCH_DONE ? v.size : v.readable;
@@ -164,7 +175,10 @@ static ssize_t tee_read(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	if ((int64_t)max > avail - off) max = (size_t)(avail - off);
 	n = pread(t->fd, buf, max, (off_t)off);
-	if (n <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n <= 0) {
+		req_cut(t->q);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	t->q->bytes_out += n;
 	return n;
 }
@@ -286,4 +300,70 @@ int berth_http_mirror_blob(struct req *q, const struct berth_digest *d, enum MHD
 		*ret = tee_answer(q, d, v.size);
 		return 1;
 	}
+}
+
+/* ---- prefetch on demand ---- */
+
+static const char *sync_platform(struct req *q)
+{
+	const char *p = req_query(q, "platform");
+	return p && *p && strcmp(p, "all") != 0 ? p : NULL;
+}
+
+static void *sync_main(void *arg)
+{
+	struct req *q = arg;
+	const char *semver = req_query(q, "semver");
+	q->merr = berth_mirror_sync(req_mirror(q), q->route.name, semver && *semver ? semver : NULL,
+				    sync_platform(q), q->msync);
+	q->mstate = 2;
+	req_resume(q);
+	return NULL;
+}
+
+enum MHD_Result berth_http_mirror_sync(struct req *q)
+{
+	struct berth_mirror_sync_stats *st;
+	struct MHD_Response *r;
+	pthread_attr_t at;
+	pthread_t th;
+	char *text;
+	int n;
+	if (!req_mirror(q)) return req_error(q, BERTH_ENOTFOUND, "no mirror is configured");
+	if (q->mstate == 1) return MHD_YES;
+	if (q->mstate == 0) {
+		q->msync = calloc(1, sizeof *q->msync);
+		if (!q->msync) return req_error(q, BERTH_ENOMEM, NULL);
+		q->mstate = 1;
+		req_suspend(q);
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		n = pthread_create(&th, &at, sync_main, q);
+		pthread_attr_destroy(&at);
+		if (n != 0) {
+			req_resume(q);
+			q->mstate = 0;
+			return req_error(q, BERTH_ENOMEM, "cannot start the sync");
+		}
+		return MHD_YES;
+	}
+	st = q->msync;
+	if (q->merr)
+		return req_error(q, q->merr == BERTH_EINVAL ? BERTH_EINVAL : q->merr, st->why);
+	text = malloc(1024);
+	if (!text) return MHD_NO;
+	n = snprintf(text, 1024,
+		     "{\"repository\":\"%s\",\"tags\":%zu,\"manifests\":%zu,\"blobs\":%zu,"
+		     "\"bytes\":%lld,\"failed\":%zu}",
+		     q->route.name, st->tags, st->manifests, st->blobs, (long long)st->bytes,
+		     st->failed);
+	q->bytes_out = n;
+	r = resp_heap(text, (size_t)n);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (st->failed) resp_header(r, "Warning", "299 - \"some tags could not be cached\"");
+	return req_queue(q, 200, r);
 }

@@ -73,6 +73,7 @@ struct req {
 	struct berth_mirror_answer mans;
 	int msource;             /* enum berth_mirror_source of the answer, 0 when none */
 	struct berth_fetch *fetch; /* a blob on its way from the upstream (owned reference) */
+	struct berth_mirror_sync_stats *msync; /* POST /berth/v1/mirror/sync's result (owned) */
 };
 
 struct handler {
@@ -103,6 +104,9 @@ enum MHD_Result req_queue_keep(struct req *q, unsigned status, struct MHD_Respon
  * A stop waits for parked requests, since libmicrohttpd cannot stop with one suspended. */
 void req_suspend(struct req *q);
 void req_resume(struct req *q);
+/* Shuts q's connection down now (both ways): a body that must not be completed is cut at
+ * once, rather than when libmicrohttpd's loop next looks at a connection it closed. */
+void req_cut(struct req *q);
 /* The server's mirror, NULL when none is configured. */
 struct berth_mirror *req_mirror(struct req *q);
 /* The server's response cache (cache.h). */
@@ -152,6 +156,9 @@ int berth_http_mirror_manifest(struct req *q, enum MHD_Result *ret);
 /* A blob GET/HEAD of a mirrored repository: 1 with *ret when it answered (from a fetch, or an
  * error), 0 to serve the local copy. */
 int berth_http_mirror_blob(struct req *q, const struct berth_digest *d, enum MHD_Result *ret);
+/* POST /berth/v1/mirror/sync?repository=&semver=&platform=: runs the prefetch off the event
+ * loop and answers its counts. */
+enum MHD_Result berth_http_mirror_sync(struct req *q);
 /* Lets go of q's mirror state (req_free). */
 void berth_http_mirror_free(struct req *q);
 

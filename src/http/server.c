@@ -138,6 +138,11 @@ void req_resume(struct req *q)
 	atomic_fetch_sub(&s->parked, 1);
 }
 
+void req_cut(struct req *q)
+{
+	if (q->track) shutdown(q->track->fd, SHUT_RDWR);
+}
+
 struct berth_mirror *req_mirror(struct req *q)
 {
 	return q->srv->mirror;

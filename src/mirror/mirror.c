@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "../client/transport.h"
 #include "../core/clock.h"
 #include "../core/log.h"
-#include "../core/ref.h"
+#include "../core/manifest.h"
+#include "../core/semver.h"
 
 /* Every manifest kind a client may pull: the upstream answers with the image's own top
  * manifest (an index for a multi-platform image), which is what the cache keeps. */
@@ -75,7 +77,13 @@ struct berth_mirror {
 	struct berth_fetch *fetches;
 	int threads;
 	int shutting;
+	/* scheduled prefetches (berth.mirror.sync) */
+	pthread_t scheduler;
+	int scheduler_running;
+	pthread_cond_t sched_wake; /* with fmu */
 };
+
+#define SYNC_FIRST_DELAY_MS 2000 /* the first scheduled run, once the server is up */
 
 static const char *prefix_of(const struct berth_mirror *m, int up)
 {
@@ -99,6 +107,8 @@ const char *berth_mirror_source_name(enum berth_mirror_source s)
 
 /* ---- lifecycle ---- */
 
+static void *scheduler_main(void *arg);
+
 berth_err berth_mirror_new(const struct berth_config *cfg, struct berth_registry *reg,
 			   struct berth_mirror **out)
 {
@@ -113,6 +123,13 @@ berth_err berth_mirror_new(const struct berth_config *cfg, struct berth_registry
 	m->default_up = -1;
 	pthread_mutex_init(&m->fmu, NULL);
 	pthread_cond_init(&m->idle, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&m->sched_wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	m->ups = calloc(cfg->nupstreams, sizeof *m->ups);
 	m->client = berth_client_new(&co);
 	if (!m->ups || !m->client) goto nomem;
@@ -135,6 +152,8 @@ berth_err berth_mirror_new(const struct berth_config *cfg, struct berth_registry
 			  u->username ? " (with credentials)" : " (anonymous)",
 			  u->is_default ? ", also un-prefixed names" : "");
 	}
+	if (cfg->nmirror_syncs && pthread_create(&m->scheduler, NULL, scheduler_main, m) == 0)
+		m->scheduler_running = 1;
 	*out = m;
 	return BERTH_OK;
 nomem:
@@ -147,6 +166,7 @@ void berth_mirror_shutdown(struct berth_mirror *m)
 	if (!m) return;
 	pthread_mutex_lock(&m->fmu);
 	m->shutting = 1;
+	pthread_cond_broadcast(&m->sched_wake);
 	for (struct berth_fetch *f = m->fetches; f; f = f->next) f->cancel = 1;
 	pthread_mutex_unlock(&m->fmu);
 }
@@ -155,9 +175,11 @@ void berth_mirror_free(struct berth_mirror *m)
 {
 	if (!m) return;
 	berth_mirror_shutdown(m);
+	if (m->scheduler_running) pthread_join(m->scheduler, NULL);
 	pthread_mutex_lock(&m->fmu);
 	while (m->threads > 0) pthread_cond_wait(&m->idle, &m->fmu);
 	pthread_mutex_unlock(&m->fmu);
+	pthread_cond_destroy(&m->sched_wake);
 	berth_client_free(m->client);
 	for (size_t i = 0; i < m->n; i++) pthread_mutex_destroy(&m->ups[i].mu);
 	free(m->ups);
@@ -804,6 +826,257 @@ int berth_fetch_fd(struct berth_fetch *f)
 	fd = f->fd >= 0 ? dup(f->fd) : -1;
 	pthread_mutex_unlock(&f->mu);
 	return fd;
+}
+
+struct waitctx {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int woken;
+};
+
+static void wait_wake(void *ud)
+{
+	struct waitctx *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->woken = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void berth_fetch_wait(struct berth_fetch *f, struct berth_fetch_view *v)
+{
+	struct waitctx w = {.woken = 0};
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	for (;;) {
+		int64_t seen;
+		(void)berth_fetch_watch(f, -1, v, NULL, NULL);
+		if (v->state == BERTH_FETCH_DONE || v->state == BERTH_FETCH_FAILED) break;
+		/* Wake on any progress; a final state is what ends the wait. */
+		seen = v->state == BERTH_FETCH_STREAMING ? v->readable : -1;
+		w.woken = 0;
+		if (!berth_fetch_watch(f, seen, v, wait_wake, &w)) continue;
+		pthread_mutex_lock(&w.mu);
+		while (!w.woken) pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+}
+
+/* ---- prefetch ---- */
+
+static void sync_fail(struct berth_mirror_sync_stats *st, const char *what, const char *why)
+{
+	st->failed++;
+	if (!st->why[0]) snprintf(st->why, sizeof st->why, "%.100s: %.250s", what, why);
+}
+
+/* 1 when the index entry e (JSON) is for platform ("os/arch[/variant]"; NULL: any). */
+static int platform_ok(json_t *e, const char *platform)
+{
+	char have[128];
+	json_t *p = json_object_get(e, "platform");
+	const char *os = json_string_value(json_object_get(p, "os"));
+	const char *arch = json_string_value(json_object_get(p, "architecture"));
+	const char *var = json_string_value(json_object_get(p, "variant"));
+	if (!platform) return 1;
+	if (!os || !arch) return 0;
+	snprintf(have, sizeof have, "%s/%s", os, arch);
+	if (strcmp(have, platform) == 0) return 1;
+	if (!var) return 0;
+	snprintf(have, sizeof have, "%s/%s/%s", os, arch, var);
+	return strcmp(have, platform) == 0;
+}
+
+static void sync_blob(struct berth_mirror *m, const struct berth_mirror_route *rt,
+		      const struct berth_digest *d, struct berth_mirror_sync_stats *st)
+{
+	struct berth_mirror_answer a;
+	struct berth_fetch_view v;
+	struct berth_fetch *f = NULL;
+	int64_t size;
+	if (berth_registry_blob_stat(m->reg, rt->local, d, &size) == BERTH_OK ||
+	    berth_registry_blob_mount(m->reg, rt->local, d, NULL) == BERTH_OK)
+		return;
+	if (berth_mirror_blob_fetch(m, rt, d, &f, &a)) {
+		sync_fail(st, d->s, a.why);
+		return;
+	}
+	berth_fetch_wait(f, &v);
+	if (v.state == BERTH_FETCH_DONE) {
+		st->blobs++;
+		st->bytes += v.size;
+	} else {
+		sync_fail(st, d->s, v.why);
+	}
+	berth_fetch_release(f);
+}
+
+/* Caches manifest ref of rt and what it needs; depth bounds an index of indexes. */
+static void sync_manifest(struct berth_mirror *m, const struct berth_mirror_route *rt,
+			  const char *ref, const char *platform, int depth,
+			  struct berth_mirror_sync_stats *st)
+{
+	struct berth_mirror_answer a;
+	struct berth_registry_manifest mo;
+	struct berth_manifest *mf = NULL;
+	json_t *doc = NULL;
+	berth_err e = berth_mirror_manifest(m, rt, ref, &a);
+	if (e) {
+		sync_fail(st, ref, a.why[0] ? a.why : berth_err_str(e));
+		return;
+	}
+	if (a.source == BERTH_MIRROR_STALE) {
+		sync_fail(st, ref, a.warning);
+		return;
+	}
+	if (berth_registry_manifest_get(m->reg, rt->local, ref, 1, &mo)) {
+		sync_fail(st, ref, "not in the cache after its fetch");
+		return;
+	}
+	st->manifests++;
+	if (berth_manifest_parse(mo.media_type, mo.content, mo.len, &mf)) {
+		sync_fail(st, ref, "the upstream's manifest is not one berth reads");
+		goto out;
+	}
+	if (mf->kind == BERTH_MANIFEST_INDEX) {
+		json_t *e2;
+		size_t i;
+		doc = json_loadb(mo.content, mo.len, 0, NULL);
+		json_array_foreach(json_object_get(doc, "manifests"), i, e2) {
+			const char *cd = json_string_value(json_object_get(e2, "digest"));
+			if (!cd || !platform_ok(e2, platform) || depth > 2) continue;
+			sync_manifest(m, rt, cd, platform, depth + 1, st);
+		}
+	} else {
+		for (size_t i = 0; i < mf->n_refs; i++) sync_blob(m, rt, &mf->refs[i].digest, st);
+	}
+out:
+	json_decref(doc);
+	berth_manifest_free(mf);
+	berth_registry_manifest_clear(&mo);
+}
+
+berth_err berth_mirror_sync(struct berth_mirror *m, const char *repo, const char *semver,
+			    const char *platform, struct berth_mirror_sync_stats *st)
+{
+	struct berth_mirror_route rt;
+	struct berth_semver_range range;
+	char url[BERTH_CLIENT_URL_MAX], scope[BERTH_NAME_MAX + 32];
+	json_t *tags = json_array();
+	berth_err e = BERTH_OK;
+
+	memset(st, 0, sizeof *st);
+	if (!tags) return BERTH_ENOMEM;
+	if (!berth_mirror_route(m, repo, NULL, 0, &rt) || strcmp(rt.local, repo) != 0) {
+		snprintf(st->why, sizeof st->why,
+			 "%s is not a mirrored repository (name it with its upstream's prefix, "
+			 "e.g. docker.io/library/alpine)", repo);
+		json_decref(tags);
+		return BERTH_EINVAL;
+	}
+	if (semver && berth_semver_range_parse(semver, strlen(semver), &range)) {
+		snprintf(st->why, sizeof st->why, "%.64s is not a version constraint", semver);
+		json_decref(tags);
+		return BERTH_EINVAL;
+	}
+	/* The upstream's tag list, page by page (Link: rel="next"). */
+	snprintf(url, sizeof url, "/v2/%s/tags/list?n=1000", rt.remote);
+	pull_scope(scope, sizeof scope, rt.remote);
+	for (int page = 0; page < 1000 && url[0]; page++) {
+		struct berth_req rq;
+		struct berth_resp rs;
+		json_t *doc, *t;
+		size_t i;
+		berth_cerr rc;
+		char next[BERTH_CLIENT_URL_MAX];
+		berth_req_init(&rq);
+		rq.method = "GET";
+		rq.url = url;
+		rq.scope = scope;
+		rq.accept = "application/json";
+		rq.quiet = 1;
+		rq.max_body = 8u << 20;
+		rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
+		rq.timeout_ms = 60000;
+		rc = berth_client_do(m->client, prefix_of(m, rt.up), &rq, &rs);
+		if (rc || rs.status != 200) {
+			char cause[320];
+			describe(m->client, &rs, rc, cause, sizeof cause);
+			snprintf(st->why, sizeof st->why, "upstream %.40s: tags of %.80s: %.200s",
+				 prefix_of(m, rt.up), rt.remote, cause);
+			berth_resp_clear(&rs);
+			e = BERTH_EUNAVAILABLE;
+			break;
+		}
+		doc = json_loadb(rs.body ? rs.body : "", rs.body_len, 0, NULL);
+		json_array_foreach(json_object_get(doc, "tags"), i, t)
+			if (json_is_string(t)) json_array_append(tags, t);
+		json_decref(doc);
+		url[0] = '\0';
+		if (rs.link[0] && berth_link_next(rs.link, strlen(rs.link), next, sizeof next) == 1)
+			snprintf(url, sizeof url, "%s", next);
+		berth_resp_clear(&rs);
+	}
+	if (!e) {
+		json_t *t;
+		size_t i;
+		json_array_foreach(tags, i, t) {
+			const char *tag = json_string_value(t);
+			struct berth_semver v;
+			if (semver && (!berth_semver_parse(tag, strlen(tag), &v) ||
+				       !berth_semver_range_match(&range, &v)))
+				continue;
+			if (m->shutting) break;
+			st->tags++;
+			sync_manifest(m, &rt, tag, platform, 0, st);
+		}
+		berth_log(BERTH_LOG_INFO,
+			  "mirror: sync %s%s%s: %zu tags, %zu manifests, %zu blobs (%lld bytes) "
+			  "fetched, %zu failed%s%s",
+			  repo, semver ? " " : "", semver ? semver : "", st->tags, st->manifests,
+			  st->blobs, (long long)st->bytes, st->failed, st->why[0] ? ": " : "",
+			  st->why);
+	}
+	json_decref(tags);
+	return e;
+}
+
+/* Runs each berth.mirror.sync entry every interval, the first time shortly after start. */
+static void *scheduler_main(void *arg)
+{
+	struct berth_mirror *m = arg;
+	size_t n = m->cfg->nmirror_syncs;
+	int64_t *next = calloc(n, sizeof *next);
+	if (!next) return NULL;
+	for (size_t i = 0; i < n; i++) next[i] = berth_mono_ms() + SYNC_FIRST_DELAY_MS;
+	pthread_mutex_lock(&m->fmu);
+	while (!m->shutting) {
+		int64_t now = berth_mono_ms(), soonest = INT64_MAX;
+		size_t due = n;
+		for (size_t i = 0; i < n; i++) {
+			if (next[i] <= now && due == n) due = i;
+			if (next[i] < soonest) soonest = next[i];
+		}
+		if (due < n) {
+			const struct berth_mirror_sync *sy = &m->cfg->mirror_syncs[due];
+			struct berth_mirror_sync_stats st;
+			pthread_mutex_unlock(&m->fmu);
+			if (berth_mirror_sync(m, sy->repo, sy->semver, sy->platform, &st))
+				berth_log(BERTH_LOG_WARN, "mirror: scheduled sync of %s: %s", sy->repo,
+					  st.why);
+			next[due] = berth_mono_ms() + (int64_t)sy->interval * 1000;
+			pthread_mutex_lock(&m->fmu);
+			continue;
+		}
+		struct timespec until = {.tv_sec = (time_t)(soonest / 1000),
+					 .tv_nsec = (long)(soonest % 1000) * 1000000L};
+		(void)pthread_cond_timedwait(&m->sched_wake, &m->fmu, &until);
+	}
+	pthread_mutex_unlock(&m->fmu);
+	free(next);
+	return NULL;
 }
 
 /* ---- status ---- */

@@ -104,6 +104,24 @@ void berth_fetch_unwatch(struct berth_fetch *f, void *ud);
 int berth_fetch_fd(struct berth_fetch *f);
 void berth_fetch_release(struct berth_fetch *f);
 
+/* Blocks until the fetch is DONE or FAILED; returns its final view. */
+void berth_fetch_wait(struct berth_fetch *f, struct berth_fetch_view *v);
+
+/* ---- prefetch ---- */
+struct berth_mirror_sync_stats {
+	size_t tags, manifests, blobs, failed;
+	int64_t bytes;        /* fetched from the upstream by this run */
+	char why[384];        /* the first failure, "" when none */
+};
+/* Caches every tag of the mirrored repository repo ("docker.io/library/alpine") that satisfies
+ * semver (a constraint, NULL: every tag; tags that are not versions are skipped then), with
+ * every manifest and blob they need; platform ("linux/amd64", NULL: all) picks the images of an
+ * index. Blocks until done. BERTH_EINVAL: repo is not mirrored or semver is malformed (st->why);
+ * BERTH_EUNAVAILABLE: the upstream's tag list could not be read. Failures of single tags are
+ * counted in st->failed and do not stop the run. */
+berth_err berth_mirror_sync(struct berth_mirror *m, const char *repo, const char *semver,
+			    const char *platform, struct berth_mirror_sync_stats *st) BERTH_MUST_CHECK;
+
 /* Counts bytes served from the cache for upstream up (status). */
 void berth_mirror_count_served(struct berth_mirror *m, int up, int64_t bytes,
 			       enum berth_mirror_source s);

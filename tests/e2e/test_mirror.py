@@ -452,6 +452,64 @@ def test_everything_cached_pulls_with_every_upstream_dead(ctx):
     reset(ctx)
 
 
+def berth_cli(ctx, *args, timeout=120):
+    import subprocess
+    p = subprocess.run([ctx.berth] + list(args), capture_output=True, timeout=timeout,
+                       env=dict(os.environ, HOME=ctx.tmp))
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+@suite.test
+def test_sync_prefetches_a_semver_range(ctx):
+    fresh(ctx)
+    for tag in ("3.18.0", "3.19.1", "3.20.0", "2.9.0", "edge"):
+        ctx.hub.seed("library/alpine", tag)
+    rc, out, err = berth_cli(ctx, "mirror", "sync", "--insecure", "--semver", "^3",
+                             "127.0.0.1:%d/docker.io/library/alpine" % ctx.m.port)
+    eq(rc, 0, "berth mirror sync exit status (%s %s)" % (out, err))
+    if "3 tags" not in out:
+        raise AssertionError("sync output: %r" % out)
+    if ctx.hub_px.count("GET", "/blobs/") < 9:
+        raise AssertionError("sync fetched %d blobs, want 9" % ctx.hub_px.count("GET", "/blobs/"))
+    ctx.hub_px.set_fault("refuse")
+    c = client(ctx.m)
+    for tag in ("3.18.0", "3.19.1", "3.20.0"):
+        pull(c, "docker.io/library/alpine", tag)
+    for tag in ("2.9.0", "edge"):
+        st, _, _ = get(ctx.m, "/v2/docker.io/library/alpine/manifests/" + tag)
+        eq(st, 503, "a tag outside the range, upstream down")
+    # Errors are one line and a non-zero exit.
+    rc, out, err = berth_cli(ctx, "mirror", "sync", "--insecure",
+                             "127.0.0.1:%d/team/not-mirrored" % ctx.m.port)
+    if rc == 0 or "not a mirrored repository" not in err:
+        raise AssertionError("sync of a local repository: %d %r %r" % (rc, out, err))
+    rc, out, err = berth_cli(ctx, "mirror", "status", "--insecure", "127.0.0.1:%d" % ctx.m.port)
+    eq(rc, 0, "berth mirror status exit status (%s)" % err)
+    if "docker.io" not in out or "DOWN" not in out or "quay.io" not in out:
+        raise AssertionError("status output: %r" % out)
+    reset(ctx)
+
+
+@suite.test
+def test_scheduled_sync_fills_the_cache(ctx):
+    fresh(ctx)
+    ctx.hub.seed("library/sched", "1.0.0")
+    m = start_mirror(ctx, extra="""    sync:
+      - repository: docker.io/library/sched
+        semver: ">=1"
+        interval: 1h
+""")
+    deadline = time.time() + 20
+    while time.time() < deadline and ctx.hub_px.count("GET", "library/sched/blobs/") < 3:
+        time.sleep(0.2)
+    eq(ctx.hub_px.count("GET", "library/sched/blobs/"), 3, "blobs the scheduled sync fetched")
+    time.sleep(0.3)
+    ctx.hub_px.set_fault("refuse")
+    pull(client(m), "docker.io/library/sched", "1.0.0")
+    m.stop()
+    reset(ctx)
+
+
 def setup(args):
     class Ctx:
         pass
