@@ -394,6 +394,53 @@ static berth_err fetch_manifest(struct berth_mirror *m, const struct berth_mirro
 	return e;
 }
 
+/* Referrers (signatures, SBOMs, attestations) of d, from the upstream's referrers API, kept with
+ * it so the local referrers API answers for mirrored images. Best effort: an upstream without
+ * the API (404, as Distribution 2.8) or a failure leaves the pull itself alone. depth bounds
+ * referrers of referrers. */
+static void fetch_referrers(struct berth_mirror *m, const struct berth_mirror_route *rt,
+			    const struct berth_digest *d, int depth)
+{
+	char url[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 32], scope[BERTH_NAME_MAX + 32];
+	struct berth_req rq;
+	struct berth_resp rs;
+	json_t *doc, *e;
+	size_t i;
+	if (depth > 2) return;
+	snprintf(url, sizeof url, "/v2/%s/referrers/%s", rt->remote, d->s);
+	pull_scope(scope, sizeof scope, rt->remote);
+	berth_req_init(&rq);
+	rq.scope = scope;
+	rq.method = "GET";
+	rq.url = url;
+	rq.accept = "application/vnd.oci.image.index.v1+json";
+	rq.max_body = 4u << 20;
+	rq.quiet = 1;
+	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
+	rq.timeout_ms = m->cfg->mirror_timeout_ms * 4;
+	if (berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs) || rs.status != 200) {
+		berth_resp_clear(&rs);
+		return;
+	}
+	doc = json_loadb(rs.body ? rs.body : "", rs.body_len, 0, NULL);
+	berth_resp_clear(&rs);
+	json_array_foreach(json_object_get(doc, "manifests"), i, e) {
+		const char *ds = json_string_value(json_object_get(e, "digest"));
+		struct berth_registry_manifest mo;
+		struct berth_mirror_answer a;
+		struct berth_digest want, got;
+		if (i >= 256 || !ds || berth_digest_parse(ds, strlen(ds), &want)) continue;
+		if (berth_registry_manifest_get(m->reg, rt->local, want.s, 0, &mo) == BERTH_OK) {
+			berth_registry_manifest_clear(&mo);
+			continue;
+		}
+		memset(&a, 0, sizeof a);
+		if (fetch_manifest(m, rt, want.s, NULL, &want, &got, &a) == BERTH_OK)
+			fetch_referrers(m, rt, &want, depth + 1);
+	}
+	json_decref(doc);
+}
+
 /* The cached copy is served: say so, and why. */
 static berth_err stale(struct berth_mirror *m, int up, struct berth_mirror_answer *a,
 		       const char *what)
@@ -436,7 +483,9 @@ berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirro
 	}
 	if (by_digest) {
 		a->source = BERTH_MIRROR_MISS;
-		return fetch_manifest(m, rt, ref, NULL, &want, &upd, a);
+		e = fetch_manifest(m, rt, ref, NULL, &want, &upd, a);
+		if (!e) fetch_referrers(m, rt, &want, 0);
+		return e;
 	}
 
 	/* A tag: HEAD (free against Docker Hub's pull limit) within the timeout. */
@@ -473,7 +522,9 @@ berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirro
 	berth_resp_clear(&rs);
 	if (e) { /* no usable Docker-Content-Digest: the body says */
 		a->source = BERTH_MIRROR_MISS;
-		return fetch_manifest(m, rt, ref, ref, NULL, &upd, a);
+		e = fetch_manifest(m, rt, ref, ref, NULL, &upd, a);
+		if (!e) fetch_referrers(m, rt, &upd, 0);
+		return e;
 	}
 	if (have && berth_digest_eq(&want, &cached)) {
 		a->source = BERTH_MIRROR_HIT;
@@ -490,6 +541,7 @@ berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirro
 		return e;
 	}
 	e = fetch_manifest(m, rt, want.s, NULL, &want, &upd, a);
+	if (!e) fetch_referrers(m, rt, &want, 0);
 	if (e) {
 		if (have && e == BERTH_EUNAVAILABLE) return stale(m, rt->up, a, "upstream unavailable");
 		return e;

@@ -452,6 +452,39 @@ def test_everything_cached_pulls_with_every_upstream_dead(ctx):
     reset(ctx)
 
 
+@suite.test
+def test_referrers_come_with_the_image(ctx):
+    fresh(ctx)
+    img = ctx.hub.seed("library/signed", "1")
+    hc = ctx.hub.client()
+    st, h, body = hc.get_manifest("library/signed", "1")
+    subject = h["docker-content-digest"]
+    empty = b"{}"
+    hc.push_blob("library/signed", empty)
+    sig = json.dumps({
+        "schemaVersion": 2, "mediaType": MT_MANIFEST,
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(empty).hexdigest(), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": "sha256:" + hashlib.sha256(empty).hexdigest(), "size": 2}],
+        "subject": {"mediaType": MT_MANIFEST, "digest": subject, "size": len(body)},
+    }, sort_keys=True).encode()
+    sig_digest = "sha256:" + hashlib.sha256(sig).hexdigest()
+    eq(hc.put_manifest("library/signed", sig_digest, sig, MT_MANIFEST), sig_digest,
+       "referrer pushed upstream")
+    pull(client(ctx.m), "docker.io/library/signed", "1")
+    ctx.hub_px.set_fault("refuse")
+    st, _, body = get(ctx.m, "/v2/docker.io/library/signed/referrers/" + subject)
+    eq(st, 200, "referrers of a mirrored image, upstream down")
+    got = [d["digest"] for d in json.loads(body)["manifests"]]
+    eq(got, [sig_digest], "referrers of the mirrored image")
+    st, _, b = get(ctx.m, "/v2/docker.io/library/signed/manifests/" + sig_digest)
+    eq((st, b), (200, sig), "the referrer itself, upstream down")
+    reset(ctx)
+    del img
+
+
 def berth_cli(ctx, *args, timeout=120):
     import subprocess
     p = subprocess.run([ctx.berth] + list(args), capture_output=True, timeout=timeout,
