@@ -290,7 +290,7 @@ static void url_enc(char *buf, size_t cap, size_t *off, const char *s)
 	buf[*off] = '\0';
 }
 
-static enum MHD_Result reply_json(struct req *q, json_t *doc, const char *link)
+enum MHD_Result berth_http_reply_json(struct req *q, json_t *doc, const char *link)
 {
 	struct MHD_Response *r;
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -351,7 +351,7 @@ static enum MHD_Result reply_list(struct req *q, struct ext_list *l, const char 
 		if (off + 16 < sizeof link) snprintf(link + off, sizeof link - off, ">; rel=\"next\"");
 		else link[0] = '\0';
 	}
-	return reply_json(q, doc, link[0] ? link : NULL);
+	return berth_http_reply_json(q, doc, link[0] ? link : NULL);
 }
 
 /* ---- the endpoints ---- */
@@ -367,19 +367,8 @@ static enum MHD_Result ext_finish(struct req *q)
 
 	if (kind == EXT_MIRROR_SYNC) return berth_http_mirror_sync(q);
 	if (kind == EXT_MIRROR) {
-		char *text;
-		struct MHD_Response *r;
 		if (!req_mirror(q)) return req_error(q, BERTH_ENOTFOUND, "no mirror is configured");
-		text = berth_mirror_status_json(req_mirror(q));
-		if (!text) return req_error(q, BERTH_ENOMEM, NULL);
-		q->bytes_out = (int64_t)strlen(text);
-		r = resp_heap(text, strlen(text));
-		if (!r) {
-			free(text);
-			return MHD_NO;
-		}
-		resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-		return req_queue(q, 200, r);
+		return berth_http_reply_json(q, berth_mirror_status(req_mirror(q)), NULL);
 	}
 	if (n == -2) return req_error(q, BERTH_EPAGE_INVALID, "n must be a non-negative integer");
 	l.tok = caller_token(q);
@@ -475,7 +464,7 @@ static enum MHD_Result ext_finish(struct req *q)
 		json_decref(versions);
 		json_decref(tags);
 		berth_registry_manifest_clear(&mf);
-		ret = reply_json(q, doc, NULL);
+		ret = berth_http_reply_json(q, doc, NULL);
 		break;
 	}
 	default: ret = req_error(q, BERTH_EINTERNAL, NULL); break;

@@ -29,7 +29,7 @@ static berth_err route_digest(struct req *q, struct berth_digest *d)
 									 : BERTH_OK;
 }
 
-static void blob_headers(struct MHD_Response *r, const struct berth_digest *d)
+void resp_blob_headers(struct MHD_Response *r, const struct berth_digest *d)
 {
 	char etag[BERTH_DIGEST_MAX + 3];
 	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
@@ -65,7 +65,7 @@ static enum MHD_Result blob_get(struct req *q)
 		if ((e = berth_registry_blob_stat(q->reg, q->route.name, &d, &size)))
 			return req_error(q, e, NULL);
 		r = resp_head((uint64_t)size);
-		blob_headers(r, &d);
+		resp_blob_headers(r, &d);
 		ret = req_queue_keep(q, 200, r);
 		if (klen) berth_rcache_put(req_cache(q), key, klen, gen, 200, r, 0);
 		else MHD_destroy_response(r);
@@ -103,7 +103,7 @@ static enum MHD_Result blob_get(struct req *q)
 		if (partial) resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 		q->bytes_out = partial ? end - start + 1 : size;
 	}
-	blob_headers(r, &d);
+	resp_blob_headers(r, &d);
 	return req_queue(q, partial ? 206 : 200, r);
 }
 

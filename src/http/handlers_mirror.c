@@ -192,15 +192,6 @@ static void tee_free(void *cls)
 	free(t);
 }
 
-static void blob_headers(struct MHD_Response *r, const struct berth_digest *d)
-{
-	char etag[BERTH_DIGEST_MAX + 3];
-	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	resp_header(r, "Docker-Content-Digest", d->s);
-	resp_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	snprintf(etag, sizeof etag, "\"%s\"", d->s);
-	resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
-}
 
 /* The answer from a fetch whose size is known. */
 static enum MHD_Result tee_answer(struct req *q, const struct berth_digest *d, int64_t size)
@@ -213,7 +204,7 @@ static enum MHD_Result tee_answer(struct req *q, const struct berth_digest *d, i
 	char cr[96];
 	if (q->is_head) {
 		r = resp_head((uint64_t)size);
-		blob_headers(r, d);
+		resp_blob_headers(r, d);
 		return req_queue(q, 200, r);
 	}
 	if (range && size > 0) {
@@ -248,7 +239,7 @@ static enum MHD_Result tee_answer(struct req *q, const struct berth_digest *d, i
 		return MHD_NO;
 	}
 	q->fetch = NULL; /* the response holds the reference now */
-	blob_headers(r, d);
+	resp_blob_headers(r, d);
 	if (partial) {
 		snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)start, (long long)end,
 			 (long long)size);
@@ -324,10 +315,9 @@ static void *sync_main(void *arg)
 enum MHD_Result berth_http_mirror_sync(struct req *q)
 {
 	struct berth_mirror_sync_stats *st;
-	struct MHD_Response *r;
 	pthread_attr_t at;
 	pthread_t th;
-	char *text;
+	json_t *doc;
 	int n;
 	if (!req_mirror(q)) return req_error(q, BERTH_ENOTFOUND, "no mirror is configured");
 	if (q->mstate == 1) return MHD_YES;
@@ -350,20 +340,9 @@ enum MHD_Result berth_http_mirror_sync(struct req *q)
 	st = q->msync;
 	if (q->merr)
 		return req_error(q, q->merr == BERTH_EINVAL ? BERTH_EINVAL : q->merr, st->why);
-	text = malloc(1024);
-	if (!text) return MHD_NO;
-	n = snprintf(text, 1024,
-		     "{\"repository\":\"%s\",\"tags\":%zu,\"manifests\":%zu,\"blobs\":%zu,"
-		     "\"bytes\":%lld,\"failed\":%zu}",
-		     q->route.name, st->tags, st->manifests, st->blobs, (long long)st->bytes,
-		     st->failed);
-	q->bytes_out = n;
-	r = resp_heap(text, (size_t)n);
-	if (!r) {
-		free(text);
-		return MHD_NO;
-	}
-	resp_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (st->failed) resp_header(r, "Warning", "299 - \"some tags could not be cached\"");
-	return req_queue(q, 200, r);
+	doc = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "repository", q->route.name, "tags",
+			(json_int_t)st->tags, "manifests", (json_int_t)st->manifests, "blobs",
+			(json_int_t)st->blobs, "bytes", (json_int_t)st->bytes, "failed",
+			(json_int_t)st->failed);
+	return berth_http_reply_json(q, doc, NULL);
 }

@@ -159,6 +159,12 @@ int berth_http_mirror_blob(struct req *q, const struct berth_digest *d, enum MHD
 /* POST /berth/v1/mirror/sync?repository=&semver=&platform=: runs the prefetch off the event
  * loop and answers its counts. */
 enum MHD_Result berth_http_mirror_sync(struct req *q);
+/* A 200 with doc as compact JSON (doc's reference is taken; NULL answers 500), and a Link
+ * header when link is set (handlers_berth.c). */
+enum MHD_Result berth_http_reply_json(struct req *q, json_t *doc, const char *link);
+/* Docker-Content-Digest, ETag, Accept-Ranges, Content-Type and Cache-Control of a blob answer
+ * (handlers_blobs.c). */
+void resp_blob_headers(struct MHD_Response *r, const struct berth_digest *d);
 /* Lets go of q's mirror state (req_free). */
 void berth_http_mirror_free(struct req *q);
 

@@ -333,6 +333,20 @@ static void pull_scope(char *buf, size_t len, const char *remote)
 	snprintf(buf, len, "repository:%s:pull", remote);
 }
 
+/* A quiet request to an upstream: scope (pull_scope's), connect within the mirror's timeout,
+ * the whole exchange within timeout_ms (0: none; a stall still ends it). */
+static void upstream_req(const struct berth_mirror *m, struct berth_req *rq, const char *method,
+			 const char *url, const char *scope, long timeout_ms)
+{
+	berth_req_init(rq);
+	rq->method = method;
+	rq->url = url;
+	rq->scope = scope;
+	rq->quiet = 1;
+	rq->connect_timeout_ms = m->cfg->mirror_timeout_ms;
+	rq->timeout_ms = timeout_ms;
+}
+
 /* ---- manifests ---- */
 
 /* GET of the upstream's manifest ref into the cache under store_ref; *d gets its digest. */
@@ -349,16 +363,10 @@ static berth_err fetch_manifest(struct berth_mirror *m, const struct berth_mirro
 	char scope[BERTH_NAME_MAX + 32];
 	snprintf(url, sizeof url, "/v2/%s/manifests/%s", rt->remote, ref);
 	pull_scope(scope, sizeof scope, rt->remote);
-	berth_req_init(&rq);
-	rq.scope = scope;
-	rq.method = "GET";
-	rq.url = url;
+	upstream_req(m, &rq, "GET", url, scope, m->cfg->mirror_timeout_ms * 4);
 	rq.accept = manifest_accept;
 	rq.max_body = berth_registry_opts(m->reg)->manifest_max;
-	rq.quiet = 1;
 	rq.follow = 1;
-	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
-	rq.timeout_ms = m->cfg->mirror_timeout_ms * 4;
 	rc = berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs);
 	if (rc || rs.status != 200) {
 		char cause[320];
@@ -409,15 +417,9 @@ static void fetch_referrers(struct berth_mirror *m, const struct berth_mirror_ro
 	if (depth > 2) return;
 	snprintf(url, sizeof url, "/v2/%s/referrers/%s", rt->remote, d->s);
 	pull_scope(scope, sizeof scope, rt->remote);
-	berth_req_init(&rq);
-	rq.scope = scope;
-	rq.method = "GET";
-	rq.url = url;
+	upstream_req(m, &rq, "GET", url, scope, m->cfg->mirror_timeout_ms * 4);
 	rq.accept = "application/vnd.oci.image.index.v1+json";
 	rq.max_body = 4u << 20;
-	rq.quiet = 1;
-	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
-	rq.timeout_ms = m->cfg->mirror_timeout_ms * 4;
 	if (berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs) || rs.status != 200) {
 		berth_resp_clear(&rs);
 		return;
@@ -491,14 +493,8 @@ berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirro
 	/* A tag: HEAD (free against Docker Hub's pull limit) within the timeout. */
 	snprintf(url, sizeof url, "/v2/%s/manifests/%s", rt->remote, ref);
 	pull_scope(scope, sizeof scope, rt->remote);
-	berth_req_init(&rq);
-	rq.scope = scope;
-	rq.method = "HEAD";
-	rq.url = url;
+	upstream_req(m, &rq, "HEAD", url, scope, m->cfg->mirror_timeout_ms);
 	rq.accept = manifest_accept;
-	rq.quiet = 1;
-	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
-	rq.timeout_ms = m->cfg->mirror_timeout_ms;
 	rc = berth_client_do(m->client, prefix_of(m, rt->up), &rq, &rs);
 	a->source = BERTH_MIRROR_MISS;
 	if (!rc && rs.status == 404) {
@@ -670,13 +666,8 @@ static void *fetch_main(void *arg)
 	char scope[BERTH_NAME_MAX + 32];
 	snprintf(url, sizeof url, "/v2/%s/blobs/%s", f->remote, f->d.s);
 	pull_scope(scope, sizeof scope, f->remote);
-	berth_req_init(&rq);
-	rq.scope = scope;
-	rq.method = "GET";
-	rq.url = url;
-	rq.quiet = 1;
+	upstream_req(m, &rq, "GET", url, scope, 0);
 	rq.follow = 1; /* Docker Hub answers with its CDN's address */
-	rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
 	rq.sink = fetch_sink;
 	rq.sink_ud = f;
 	rq.cancel = &f->cancel;
@@ -1043,15 +1034,9 @@ berth_err berth_mirror_sync(struct berth_mirror *m, const char *repo, const char
 		size_t i;
 		berth_cerr rc;
 		char next[BERTH_CLIENT_URL_MAX];
-		berth_req_init(&rq);
-		rq.method = "GET";
-		rq.url = url;
-		rq.scope = scope;
+		upstream_req(m, &rq, "GET", url, scope, 60000);
 		rq.accept = "application/json";
-		rq.quiet = 1;
 		rq.max_body = 8u << 20;
-		rq.connect_timeout_ms = m->cfg->mirror_timeout_ms;
-		rq.timeout_ms = 60000;
 		rc = berth_client_do(m->client, prefix_of(m, rt.up), &rq, &rs);
 		if (rc || rs.status != 200) {
 			char cause[320];
@@ -1133,11 +1118,14 @@ static void *scheduler_main(void *arg)
 
 /* ---- status ---- */
 
-char *berth_mirror_status_json(struct berth_mirror *m)
+json_t *berth_mirror_status(struct berth_mirror *m)
 {
 	json_t *root = json_object(), *arr = json_array();
-	char *text = NULL;
-	if (!root || !arr) goto out;
+	if (!root || !arr) {
+		json_decref(root);
+		json_decref(arr);
+		return NULL;
+	}
 	json_object_set_new(root, "upstreams", arr);
 	for (size_t i = 0; i < m->n; i++) {
 		struct upstream *u = &m->ups[i];
@@ -1165,8 +1153,5 @@ char *berth_mirror_status_json(struct berth_mirror *m)
 		pthread_mutex_unlock(&u->mu);
 		if (o) json_array_append_new(arr, o);
 	}
-	text = json_dumps(root, JSON_COMPACT);
-out:
-	json_decref(root);
-	return text;
+	return root;
 }

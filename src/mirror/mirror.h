@@ -7,6 +7,7 @@
 #ifndef BERTH_MIRROR_H
 #define BERTH_MIRROR_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -126,7 +127,8 @@ berth_err berth_mirror_sync(struct berth_mirror *m, const char *repo, const char
 void berth_mirror_count_served(struct berth_mirror *m, int up, int64_t bytes,
 			       enum berth_mirror_source s);
 
-/* The status document (GET /berth/v1/mirror): a JSON text, caller frees; NULL on ENOMEM. */
-char *berth_mirror_status_json(struct berth_mirror *m);
+/* The status document (GET /berth/v1/mirror); the caller owns it (json_decref); NULL on
+ * ENOMEM. */
+json_t *berth_mirror_status(struct berth_mirror *m);
 
 #endif

@@ -928,6 +928,22 @@ def stopping(r):
     return (r.getheader("Connection") or "").lower() == "close"
 
 
+class Draining(Exception):
+    """The server answered 503 + Connection: close: it is stopping."""
+
+
+def term_ask(conn, acked, method, path, body, headers, want):
+    conn.request(method, path, body=body, headers=headers)
+    r = conn.getresponse()
+    data = r.read()
+    acked.count()
+    if r.status == 503 and stopping(r):
+        raise Draining()
+    if r.status != want:
+        raise AssertionError("%s %s answered %d" % (method, path, r.status))
+    return data
+
+
 def term_traffic(port, repo, acked, stop, w):
     """Keep-alive client: blob pushes, tag PUTs, GETs, until stop or the connection dies."""
     conn = None
@@ -938,38 +954,21 @@ def term_traffic(port, repo, acked, stop, w):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
             data = os.urandom(512 + random.randrange(4096))
             d = sha256(data)
-            conn.request("POST", "/v2/%s/blobs/uploads/?digest=%s" % (repo, d), body=data,
-                         headers={"Content-Type": "application/octet-stream"})
-            r = conn.getresponse()
-            r.read()
-            acked.count()
-            if r.status == 503 and stopping(r):
-                break
-            if r.status != 201:
-                raise AssertionError("blob push answered %d" % r.status)
+            term_ask(conn, acked, "POST", "/v2/%s/blobs/uploads/?digest=%s" % (repo, d), data,
+                     {"Content-Type": "application/octet-stream"}, 201)
             acked.add("blobs", (repo, d))
             raw = make_manifest((d, len(data)), [], "term-%d-%d" % (w, n))
             tag = "t%d-%d-%d" % (w, n, random.randrange(1 << 30))
-            conn.request("PUT", "/v2/%s/manifests/%s" % (repo, tag), body=raw,
-                         headers={"Content-Type": OCI_MANIFEST})
-            r = conn.getresponse()
-            r.read()
-            acked.count()
-            if r.status == 503 and stopping(r):
-                break
-            if r.status != 201:
-                raise AssertionError("manifest PUT answered %d" % r.status)
+            term_ask(conn, acked, "PUT", "/v2/%s/manifests/%s" % (repo, tag), raw,
+                     {"Content-Type": OCI_MANIFEST}, 201)
             acked.add("tags", (repo, tag, sha256(raw)))
-            conn.request("GET", "/v2/%s/manifests/%s" % (repo, tag),
-                         headers={"Accept": OCI_MANIFEST})
-            r = conn.getresponse()
-            body = r.read()
-            acked.count()
-            if r.status == 503 and stopping(r):
-                break
-            if r.status != 200 or body != raw:
-                raise AssertionError("manifest GET answered %d" % r.status)
+            body = term_ask(conn, acked, "GET", "/v2/%s/manifests/%s" % (repo, tag), None,
+                            {"Accept": OCI_MANIFEST}, 200)
+            if body != raw:
+                raise AssertionError("manifest GET answered other bytes")
             n += 1
+        except Draining:
+            break
         except (OSError, http.client.HTTPException):
             # The server stopped between requests of this connection (closed, refused or
             # reset): a request never answered is not acknowledged, so nothing is owed.
