@@ -305,6 +305,8 @@ struct xfer {
 	char wa[WWW_AUTH_MAX];   /* WWW-Authenticate, several headers joined by ", " */
 	size_t walen;
 	struct timespec last_progress;
+	struct timespec started;  /* for rq->first_byte_timeout_ms */
+	int timed_out_first_byte;
 };
 
 static int ci_prefix(const char *s, size_t len, const char *p, size_t *vlen_off)
@@ -538,7 +540,10 @@ static berth_cerr map_curl(struct berth_client *c, const struct xfer *x, CURLcod
 	struct berth_resp *rs = x->rs;
 	berth_cerr code = BERTH_C_ENET;
 
-	if (x->too_large) {
+	if (x->timed_out_first_byte) {
+		snprintf(rs->errmsg, sizeof rs->errmsg, "%s: no answer within %ld ms", url,
+			 x->rq->first_byte_timeout_ms);
+	} else if (x->too_large) {
 		code = BERTH_C_EFAIL;
 		snprintf(rs->errmsg, sizeof rs->errmsg, "%s: response larger than %zu bytes", url,
 			 x->rq->max_body);
@@ -561,16 +566,28 @@ static berth_cerr map_curl(struct berth_client *c, const struct xfer *x, CURLcod
 	return code;
 }
 
-/* libcurl's progress callback: ends a transfer whose owner asked it to (rq->cancel). */
+/* libcurl's progress callback: ends a transfer whose owner asked it to (rq->cancel), or that
+ * has not received a body byte within rq->first_byte_timeout_ms. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
-	const struct berth_req *rq = ud;
+	struct xfer *x = ud;
+	const struct berth_req *rq = x->rq;
 	(void)dltotal;
-	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return rq->cancel && *rq->cancel ? 1 : 0;
+	if (rq->cancel && *rq->cancel) return 1;
+	if (rq->first_byte_timeout_ms > 0 && dlnow == 0) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - x->started.tv_sec) * 1000 +
+			    (now.tv_nsec - x->started.tv_nsec) / 1000000 >
+		    rq->first_byte_timeout_ms) {
+			x->timed_out_first_byte = 1;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Builds the absolute URL for rq->url. */
@@ -641,9 +658,10 @@ static berth_cerr perform(struct berth_client *c, CURL *h, const char *url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 30000L);
 	if (rq->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
-	if (rq->cancel) {
+	if (rq->cancel || rq->first_byte_timeout_ms > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &x->started);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)rq);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)x);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	}
 	/* A transfer that moves nothing for a minute is dead (a registry that stopped reading). */

@@ -123,6 +123,7 @@ struct berth_req {
 	berth_sink_fn sink;        /* 2xx body to this callback instead of out_fd or memory */
 	void *sink_ud;
 	const volatile int *cancel; /* non-zero: the exchange ends within a second, failing */
+	long first_byte_timeout_ms; /* no body byte by then: the exchange fails (0: no limit) */
 };
 
 struct berth_resp {

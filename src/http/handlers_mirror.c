@@ -19,9 +19,16 @@ void berth_http_mirror_route(struct req *q)
 	struct berth_mirror_route rt;
 	int write = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0;
 	int push = write && strcmp(q->method, "DELETE") != 0;
+	const char *ns = req_query(q, "ns");
+	int mirrored;
 	if (q->route.kind == BERTH_ROUTE_BASE || q->route.kind == BERTH_ROUTE_CATALOG) return;
-	if (!berth_mirror_route(req_mirror(q), q->route.name, req_query(q, "ns"), write, &rt))
+	mirrored = berth_mirror_route(req_mirror(q), q->route.name, ns, write, &rt);
+	if (mirrored < 0) {
+		q->err = BERTH_ENAME_UNKNOWN;
+		q->err_detail = "this registry mirrors no registry of that ?ns= name";
 		return;
+	}
+	if (!mirrored) return;
 	if (push) {
 		q->err = BERTH_EUNSUPPORTED;
 		q->err_detail = "this repository is a mirror of an upstream registry: pushes are "

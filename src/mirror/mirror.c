@@ -210,10 +210,13 @@ int berth_mirror_route(struct berth_mirror *m, const char *name, const char *ns,
 {
 	size_t len = strlen(name);
 	if (!m) return 0;
-	if (ns) {
+	if (ns && *ns) {
 		for (size_t i = 0; i < m->n; i++)
 			if (strcmp(ns, m->ups[i].cfg->prefix) == 0)
 				return route_fill(m, (int)i, name, len, rt);
+		/* containerd asks for a registry this mirror does not serve: not the default
+		 * upstream's repository of the same name (containerd then goes to ns itself). */
+		return -1;
 	}
 	for (size_t i = 0; i < m->n; i++) {
 		const char *p = m->ups[i].cfg->prefix;
@@ -301,8 +304,8 @@ static void why_unavailable(struct berth_mirror *m, int up, struct berth_mirror_
 	int64_t left;
 	pthread_mutex_lock(&u->mu);
 	left = u->down_until ? (u->down_until - berth_mono_ms() + 999) / 1000 : 0;
-	snprintf(a->why, sizeof a->why, "upstream %s unavailable: %s%s", prefix_of(m, up),
-		 u->last_error[0] ? u->last_error : "marked down", left > 0 ? "" : "");
+	snprintf(a->why, sizeof a->why, "upstream %s unavailable: %s", prefix_of(m, up),
+		 u->last_error[0] ? u->last_error : "marked down");
 	pthread_mutex_unlock(&u->mu);
 	if (left > 0) {
 		size_t n = strlen(a->why);
@@ -668,6 +671,9 @@ static void *fetch_main(void *arg)
 	pull_scope(scope, sizeof scope, f->remote);
 	upstream_req(m, &rq, "GET", url, scope, 0);
 	rq.follow = 1; /* Docker Hub answers with its CDN's address */
+	/* An upstream that accepts and never answers costs one timeout, as a tag check does; once
+	 * bytes flow, only a stall of a minute ends the fetch (a slow link is not an outage). */
+	rq.first_byte_timeout_ms = m->cfg->mirror_timeout_ms * 2;
 	rq.sink = fetch_sink;
 	rq.sink_ud = f;
 	rq.cancel = &f->cancel;

@@ -36,7 +36,8 @@ struct berth_mirror_route {
 };
 
 /* 1 when name (the request's repository; ns: containerd's ?ns= value or NULL) is mirrored, with
- * *rt filled; 0 when it is a repository of this registry. An un-prefixed name read goes to the
+ * *rt filled; 0 when it is a repository of this registry; -1 when ns names a registry no
+ * upstream serves (nothing here answers for it). An un-prefixed name read goes to the
  * default upstream unless a repository of that name was pushed here; a write (for_write) to an
  * un-prefixed name is always this registry's. */
 int berth_mirror_route(struct berth_mirror *m, const char *name, const char *ns, int for_write,

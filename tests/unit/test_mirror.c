@@ -80,6 +80,9 @@ static void test_ns_routes(void)
 	CHECK(berth_mirror_route(mir, "org/img", "ghcr.io", 0, &rt));
 	CHECK_STR(rt.local, "ghcr.io/org/img");
 	CHECK_EQ_INT(rt.up, 1);
+	/* A registry no upstream serves is not the default upstream's same-named repository. */
+	CHECK_EQ_INT(berth_mirror_route(mir, "org/img", "quay.io", 0, &rt), -1);
+	CHECK_EQ_INT(berth_mirror_route(mir, "org/img", "quay.io", 1, &rt), -1);
 }
 
 static void test_default_upstream_spares_local_repositories(void)
