@@ -65,6 +65,17 @@ struct berth_fetch {
 	volatile int cancel;
 };
 
+/* A tag check in flight: requests for the same tag wait for its answer (a crowd of nodes
+ * pulling one tag costs one HEAD, not one per node). */
+struct check {
+	struct check *next;
+	char key[BERTH_NAME_MAX + BERTH_DIGEST_MAX + 290]; /* local ":" ref */
+	int done, waiters;
+	berth_err e;
+	struct berth_mirror_answer a;
+	pthread_cond_t cv;
+};
+
 struct berth_mirror {
 	const struct berth_config *cfg;
 	struct berth_registry *reg;
@@ -75,6 +86,7 @@ struct berth_mirror {
 	pthread_mutex_t fmu;          /* fetches, refs, threads, shutting */
 	pthread_cond_t idle;
 	struct berth_fetch *fetches;
+	struct check *checks;         /* under fmu */
 	int threads;
 	int shutting;
 	/* scheduled prefetches (berth.mirror.sync) */
@@ -456,7 +468,7 @@ static berth_err stale(struct berth_mirror *m, int up, struct berth_mirror_answe
 	return BERTH_OK;
 }
 
-berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirror_route *rt,
+static berth_err manifest_check(struct berth_mirror *m, const struct berth_mirror_route *rt,
 				const char *ref, struct berth_mirror_answer *a)
 {
 	struct berth_registry_manifest mo;
@@ -550,6 +562,61 @@ berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirro
 	e = berth_registry_manifest_cache(m->reg, rt->local, ref, mo.media_type, mo.content, mo.len,
 					  &upd);
 	berth_registry_manifest_clear(&mo);
+	return e;
+}
+
+berth_err berth_mirror_manifest(struct berth_mirror *m, const struct berth_mirror_route *rt,
+				const char *ref, struct berth_mirror_answer *a)
+{
+	struct check *c;
+	char key[sizeof c->key];
+	berth_err e;
+	/* Digests and a marked-down upstream answer without the network: no need to share. */
+	if (strchr(ref, ':') || berth_mirror_down(m, rt->up)) return manifest_check(m, rt, ref, a);
+	snprintf(key, sizeof key, "%s:%s", rt->local, ref);
+	pthread_mutex_lock(&m->fmu);
+	for (c = m->checks; c; c = c->next)
+		if (strcmp(c->key, key) == 0) break;
+	if (c) {
+		c->waiters++;
+		while (!c->done) pthread_cond_wait(&c->cv, &m->fmu);
+		e = c->e;
+		*a = c->a;
+		if (--c->waiters == 0) {
+			pthread_cond_destroy(&c->cv);
+			free(c);
+		}
+		pthread_mutex_unlock(&m->fmu);
+		if (!e) count(m, rt->up, a->source == BERTH_MIRROR_MISS ? BERTH_MIRROR_HIT : a->source,
+			      0);
+		return e;
+	}
+	c = calloc(1, sizeof *c);
+	if (c) {
+		snprintf(c->key, sizeof c->key, "%s", key);
+		pthread_cond_init(&c->cv, NULL);
+		c->next = m->checks;
+		m->checks = c;
+	}
+	pthread_mutex_unlock(&m->fmu);
+	e = manifest_check(m, rt, ref, a);
+	if (!c) return e;
+	pthread_mutex_lock(&m->fmu);
+	for (struct check **p = &m->checks; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	c->e = e;
+	c->a = *a;
+	c->done = 1;
+	if (c->waiters) {
+		pthread_cond_broadcast(&c->cv);
+	} else {
+		pthread_cond_destroy(&c->cv);
+		free(c);
+	}
+	pthread_mutex_unlock(&m->fmu);
 	return e;
 }
 

@@ -485,6 +485,29 @@ def test_referrers_come_with_the_image(ctx):
     del img
 
 
+@suite.test
+def test_a_crowd_checking_one_tag_costs_one_head(ctx):
+    fresh(ctx)
+    pull(client(ctx.m), "docker.io/library/hello", "1")
+    reset(ctx)
+    ctx.hub_px.set_fault("delay", seconds=0.5, path_contains="/manifests/")
+    res = []
+
+    def one():
+        st, h, _ = get(ctx.m, "/v2/docker.io/library/hello/manifests/1")
+        res.append((st, h.get("docker-content-digest"), h.get("warning")))
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    eq(res, [(200, ctx.hello_digest, None)] * 20, "answers to 20 concurrent tag GETs")
+    n = ctx.hub_px.count("HEAD", "/manifests/1")
+    if n > 2:
+        raise AssertionError("%d upstream HEADs for 20 concurrent checks of one tag" % n)
+    reset(ctx)
+
+
 def berth_cli(ctx, *args, timeout=120):
     import subprocess
     p = subprocess.run([ctx.berth] + list(args), capture_output=True, timeout=timeout,
