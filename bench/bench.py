@@ -8,8 +8,9 @@ wrk and bench/loadgen (C, keep-alive, sendfile); Python only orchestrates and ch
 
 Environment:
   QUICK=1                 small sizes (~1 minute)
-  BENCH_ONLY=a,b          run only these groups: push pull rate tags small many skopeo
-  BENCH_PORT_BASE=15800   berth on BASE, Distribution on BASE+1, iperf3 on BASE+2
+  BENCH_ONLY=a,b          run only these groups: push pull rate tags small many skopeo mirror
+  BENCH_PORT_BASE=15800   berth on BASE, Distribution on BASE+1, iperf3 on BASE+2 (... see
+                          bench/README.md; the mirror group's three servers on BASE+5..7)
   BENCH_KEEP=1            keep the data folders and images under build/bench afterwards
   BENCH_BLOB_MIB, BENCH_WRK_SECS, BENCH_MANY_TAGS, BENCH_WRK_THREADS   override sizes
 """
@@ -167,14 +168,23 @@ def write_pidfile():
 
 
 class Server:
-    def __init__(self, kind, port):
+    def __init__(self, kind, port, role="", upstream=None):
+        """kind: "berth" or "dist". role (mirror group): "" (the run's two registries),
+        "upstream" (a plain berth with its access log on, to count what reaches it), "mirror"
+        (berth with berth.mirror, default upstream `upstream`) or "proxy" (Distribution with
+        proxy.remoteurl `upstream`)."""
         self.kind = kind  # "berth" or "dist"
-        self.name = "berth" if kind == "berth" else "Distribution"
+        self.role = role
+        self.upstream = upstream
+        self.name = {"": "berth" if kind == "berth" else "Distribution", "upstream": "upstream berth",
+                     "mirror": "berth mirror", "proxy": "Dist. proxy"}[role]
         self.port = port
         self.addr = "127.0.0.1:%d" % port
-        self.root = os.path.join(WORK, kind + "-data")
+        tag = kind + ("-" + role if role else "")
+        self.root = os.path.join(WORK, tag + "-data")
         self.binary = BERTH if kind == "berth" else DIST
-        self.log_path = os.path.join(WORK, kind + ".log")
+        self.log_path = os.path.join(WORK, tag + ".log")
+        self.cfg_path = os.path.join(WORK, tag + "-config.yml")
         self.proc = None
 
     def start(self):
@@ -187,20 +197,29 @@ class Server:
                 "REGISTRY_HTTP_ADDR": self.addr,
                 "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": self.root,
                 "REGISTRY_STORAGE_DELETE_ENABLED": "true",
-                "REGISTRY_LOG_ACCESSLOG_DISABLED": "true",
-                "REGISTRY_LOG_LEVEL": "warn",
+                "REGISTRY_LOG_ACCESSLOG_DISABLED": "false" if self.role == "upstream" else "true",
+                "REGISTRY_LOG_LEVEL": "info" if self.role == "upstream" else "warn",
             })
             args = [self.binary, "serve"]
+            if self.role == "mirror":
+                # the mirror's upstreams are a list: YAML only (the rest stays in REGISTRY_*)
+                with open(self.cfg_path, "w") as f:
+                    f.write("version: 0.1\n"
+                            "berth:\n  mirror:\n    timeout: 3s\n    upstreams:\n"
+                            "      - prefix: docker.io\n        url: http://%s\n"
+                            "        default: true\n" % self.upstream.addr)
+                args.append(self.cfg_path)
         else:
-            cfg = os.path.join(WORK, "dist-config.yml")
-            with open(cfg, "w") as f:
+            with open(self.cfg_path, "w") as f:
                 f.write("version: 0.1\n"
                         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
                         "storage:\n  filesystem:\n    rootdirectory: %s\n"
                         "  cache:\n    blobdescriptor: inmemory\n"
                         "  delete:\n    enabled: true\n"
                         "http:\n  addr: %s\n" % (self.root, self.addr))
-            args = [self.binary, "serve", cfg]
+                if self.role == "proxy":
+                    f.write("proxy:\n  remoteurl: http://%s\n" % self.upstream.addr)
+            args = [self.binary, "serve", self.cfg_path]
             for k in list(env):
                 if k.startswith("REGISTRY_"):
                     del env[k]
@@ -397,6 +416,8 @@ def fmt(v, unit):
         return "-"
     if isinstance(v, str):
         return v
+    if unit == "requests":
+        return "%d" % v
     if unit in ("MB/s",):
         return "%.0f" % v
     if v >= 1000:
@@ -999,16 +1020,18 @@ def g_small(servers):
         row("small", "%d KiB blob push, %s, p99 latency" % (size // 1024, label), "ms", "lower", p99)
 
 
-def build_oci_image(layout):
+def build_oci_image(layout, layers=None, layer_size=None):
+    layers = P["layers"] if layers is None else layers
+    layer_size = P["layer_size"] if layer_size is None else layer_size
     shutil.rmtree(layout, ignore_errors=True)
     src = layout + "-src"
     shutil.rmtree(src, ignore_errors=True)
     os.makedirs(src)
     run(["umoci", "init", "--layout", layout])
     run(["umoci", "new", "--image", layout + ":latest"])
-    for i in range(P["layers"]):
+    for i in range(layers):
         f = os.path.join(src, "layer%d.bin" % i)
-        gen_file(f, P["layer_size"])
+        gen_file(f, layer_size)
         run(["umoci", "insert", "--image", layout + ":latest", f, "/data/layer%d.bin" % i])
         os.unlink(f)
     run(["umoci", "gc", "--layout", layout])
@@ -1107,6 +1130,493 @@ def g_skopeo(servers):
     row("skopeo", "skopeo copy registry -> oci:", "s", "lower", vout, cout, size_note)
 
 
+# ------------------------------------------------------------------------------ pull-through mirror
+
+MIRROR_PREFIX = "docker.io"
+
+
+def mpath(srv, repo):
+    """repo as srv's clients name it: under the prefix on berth's mirror, un-prefixed on
+    Distribution's proxy (it proxies un-prefixed names only) and on the upstream itself."""
+    return MIRROR_PREFIX + "/" + repo if srv.role == "mirror" else repo
+
+
+class UpstreamLog:
+    """The requests that reached the upstream, from its access log (berth writes a request's
+    line when it completes)."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.off = 0
+
+    def mark(self):
+        self.off = os.path.getsize(self.srv.log_path)
+
+    def since(self, settle=0.3, limit=15):
+        """[(method, path, status)] logged since mark(), once the log stopped growing."""
+        prev = os.path.getsize(self.srv.log_path)
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            time.sleep(settle)
+            cur = os.path.getsize(self.srv.log_path)
+            if cur == prev:
+                break
+            prev = cur
+        with open(self.srv.log_path, "rb") as f:
+            f.seek(self.off)
+            data = f.read().decode(errors="replace")
+        out = []
+        for ln in data.splitlines():
+            m = re.search(r" access \S+ (\S+) (\S+) (\d+) ", ln)
+            if m:
+                out.append((m.group(1), m.group(2), int(m.group(3))))
+        return out
+
+
+def req_kind(method, path):
+    if re.fullmatch(r"/v2/?", path):
+        return method + " /v2/"
+    if "/manifests/sha256:" in path:
+        return method + " manifest by digest"
+    if "/manifests/" in path:
+        return method + " manifest by tag"
+    if "/blobs/" in path:
+        return method + " blob"
+    return method + " other"
+
+
+def req_summary(reqs):
+    counts = {}
+    for m, p, _ in reqs:
+        k = req_kind(m, p)
+        counts[k] = counts.get(k, 0) + 1
+    return ", ".join("%s x%d" % kv for kv in sorted(counts.items())) or "none"
+
+
+def mirror_status(srv):
+    st, _, b = srv.request("GET", "/berth/v1/mirror")
+    if st != 200:
+        raise BenchError("GET /berth/v1/mirror -> %d %s" % (st, b[:300]))
+    return json.loads(b)["upstreams"][0]
+
+
+def check_mirror_status(srv, before, what):
+    """berth's mirror answered every request of the phase from a live upstream: nothing stale,
+    no upstream error, the breaker closed."""
+    after = mirror_status(srv)
+    bad = []
+    if not after.get("up"):
+        bad.append("upstream marked down (%s)" % after.get("last_error"))
+    for k in ("stale", "errors"):
+        if after.get(k, 0) != before.get(k, 0):
+            bad.append("%s %d -> %d" % (k, before.get(k, 0), after.get(k, 0)))
+    if bad:
+        raise BenchError("%s: berth's mirror status: %s; last error: %s" %
+                         (what, "; ".join(bad), after.get("last_error")))
+    return after
+
+
+def open_fds(srv):
+    return len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+
+
+def stored_path(srv, digest):
+    hx = digest.split(":", 1)[1]
+    if srv.kind == "berth":
+        return os.path.join(srv.root, "blobs", "sha256", hx[:2], hx)
+    return os.path.join(srv.root, "docker", "registry", "v2", "blobs", "sha256", hx[:2], hx, "data")
+
+
+def wait_stored(srv, digest, size, limit=60):
+    """Waits until srv's store holds the blob (a mirror may still be publishing it, and
+    Distribution's proxy commits it after the client has every byte)."""
+    path = stored_path(srv, digest)
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) == size:
+            return
+        time.sleep(0.1)
+    raise BenchError("%s did not store %s within %d s (%s)" % (srv.name, digest, limit, path))
+
+
+class Podman:
+    """Root podman with a throw-away VFS store and its own registries.conf, as the client tests
+    run it (tests/e2e/test_clients.py)."""
+
+    def __init__(self, base, insecure):
+        self.base = base
+        shutil.rmtree(base, ignore_errors=True)
+        self.root, self.runroot, self.tmp = (os.path.join(base, d) for d in ("root", "run", "tmp"))
+        for d in (self.root, self.runroot, self.tmp):
+            os.makedirs(d)
+        storage = os.path.join(base, "storage.conf")
+        with open(storage, "w") as f:
+            f.write('[storage]\ndriver = "vfs"\nrunroot = "%s"\ngraphroot = "%s"\n' % (self.runroot, self.root))
+        regs = os.path.join(base, "registries.conf")
+        with open(regs, "w") as f:
+            f.write("unqualified-search-registries = []\n")
+            for addr in insecure:
+                f.write('[[registry]]\nlocation = "%s"\ninsecure = true\n' % addr)
+        self.env = dict(os.environ, CONTAINERS_STORAGE_CONF=storage, CONTAINERS_REGISTRIES_CONF=regs,
+                        TMPDIR=self.tmp)
+        self.args = ["podman", "--storage-driver", "vfs", "--root", self.root, "--runroot", self.runroot,
+                     "--tmpdir", self.tmp, "--cgroup-manager=cgroupfs", "--events-backend=file"]
+
+    def __call__(self, *a, check=True, timeout=300):
+        return run(self.args + list(a), env=self.env, check=check, timeout=timeout)
+
+    def usable(self):
+        if not shutil.which("podman"):
+            return "podman not installed"
+        rc, out, err = self("info", "--format", "{{.Store.GraphDriverName}}", check=False, timeout=120)
+        if rc != 0 or out.strip() != "vfs":
+            return "podman info failed (%d): %s" % (rc, (err or out).strip()[-300:])
+        return None
+
+    def cleanup(self):
+        if shutil.which("podman"):
+            self("rmi", "-a", "-f", check=False, timeout=120)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def mirror_cold(up, ulog, pair, out):
+    """Cold pull-through: a fresh blob on the upstream per phase, GET once directly, through
+    berth's mirror and through Distribution's proxy; the client hashes every byte it gets."""
+    size = P["blob"]
+    for mode, srv in [("direct", up)] + pair:
+        f = os.path.join(SHM, "berth-bench-mirror-%s.bin" % mode)
+        try:
+            digest = gen_file(f, size)
+            disk_sync()
+            repo = "bench/cold-" + mode
+            loadgen("push", "-a", up.addr, "-r", repo, "-f", f, "-d", digest, "-m", "mono")
+            verify_blob(up, repo, digest, size)
+            os.unlink(f)
+            # Untimed: the upstream's copy is the blob, and it is page-cached for every phase
+            # alike (berth writes large uploads with O_DIRECT, which leaves none of it cached).
+            loadgen("pull", "-a", up.addr, "-r", repo, "-d", digest, "-s", size, "-c", 1, "-v")
+            disk_sync()
+            before = mirror_status(srv) if srv.role == "mirror" else None
+            ulog.mark()
+            j, c = phase(srv, lambda: loadgen("pull", "-a", srv.addr, "-r", mpath(srv, repo), "-d", digest,
+                                              "-s", size, "-c", 1, "-v"))
+            if srv is not up:
+                wait_stored(srv, digest, size)
+            reqs = ulog.since()
+            gets = sum(1 for m, p, _ in reqs if m == "GET" and p.endswith("/blobs/" + digest))
+            if srv.role == "mirror":
+                check_mirror_status(srv, before, "cold pull")
+                if gets != 1:
+                    raise BenchError("the upstream saw %d GETs of the blob, want 1 (%s)" % (gets, req_summary(reqs)))
+            r = {"mbps": j["bytes_per_s"] / 1e6, "head_ms": j["first_byte_s"] * 1e3,
+                 "body_ms": j["first_body_byte_s"] * 1e3, "cpu": c, "up": req_summary(reqs),
+                 "repo": repo, "digest": digest}
+            if mode == "direct":
+                # For scale: the same GET without the client hashing (not cold either way).
+                r["unhashed_mbps"] = loadgen("pull", "-a", up.addr, "-r", repo, "-d", digest, "-s", size,
+                                             "-c", 1)["bytes_per_s"] / 1e6
+            out[mode] = r
+            log("  %-14s cold %s GET %7.0f MB/s, first byte %.1f ms (first body byte %.1f ms); sha256 "
+                "checked; server CPU %.2f s; upstream saw: %s" %
+                (srv.name if srv is not up else "direct", BLOB_H, r["mbps"], r["head_ms"], r["body_ms"],
+                 c, r["up"]))
+        except BenchError as e:
+            out[mode] = None
+            fail("mirror", "cold pull (%s)" % mode, srv, e)
+        finally:
+            if os.path.exists(f):
+                os.unlink(f)
+    d = out.get("direct")
+    vals, first, share, cpu = {}, {}, {}, {}
+    for mode, srv in pair:
+        r = out.get(mode)
+        vals[srv.kind] = r["mbps"] if r else "ERROR"
+        first[srv.kind] = r["body_ms"] if r else "ERROR"
+        if r:
+            cpu[srv.kind] = r["cpu"]
+        if r and d:
+            share[srv.kind] = r["mbps"] / d["mbps"]
+    note = "client hashes every byte (loadgen pull -v); fresh blob per phase; upstream page-cached"
+    if d:
+        note += "; direct from the upstream %.0f MB/s (%.0f MB/s without the client hashing)" % (
+            d["mbps"], d["unhashed_mbps"])
+    for mode, srv in pair:
+        if out.get(mode):
+            note += "; %s's upstream requests: %s" % (srv.name, out[mode]["up"])
+    b, ds = vals.get("berth"), vals.get("dist")
+    if isinstance(b, float) and isinstance(ds, float):
+        log("  berth mirror / Distribution proxy: %.2fx (target >= 1.5)" % (b / ds))
+    if "berth" in share:
+        log("  berth mirror / direct: %.2f (target >= 0.8)" % share["berth"])
+    row("mirror", "%s cold pull-through (not cached), 1 stream" % BLOB_H, "MB/s", "higher", vals, cpu,
+        note + "; target berth/Distribution >= 1.5")
+    row("mirror", "%s GET direct from the upstream (reference; client hashes)" % BLOB_H, "MB/s", "higher",
+        {"berth": d["mbps"] if d else "ERROR"}, {"berth": d["cpu"]} if d else None,
+        "the upstream is a plain berth, its blob page-cached; %.0f MB/s without the client hashing" %
+        d["unhashed_mbps"] if d else "")
+    row("mirror", "cold pull-through / direct", "x", "higher", share, note="target berth >= 0.8")
+    row("mirror", "cold pull-through, time to first body byte", "ms", "lower", first,
+        note=("direct from the upstream: %.2f ms; " % d["body_ms"] if d else "") +
+        "response headers: " + ", ".join("%s %.2f ms" % (srv.name, out[m]["head_ms"])
+                                         for m, srv in pair if out.get(m)))
+
+
+def mirror_warm(up, ulog, pair, cold, servers):
+    """Cached pulls through each: the cold group's blob, a manifest by digest (wrk), and the same
+    from normal repositories (the upstream's blob; a manifest pushed to the run's berth and
+    Distribution)."""
+    size = P["blob"]
+    secs = P["wrk_secs"]
+    vals, cpu, ups = {}, {}, {}
+    for mode, srv in pair:
+        try:
+            r = cold.get(mode)
+            if not r:
+                raise BenchError("no cold pull (it failed)")
+            repo = mpath(srv, r["repo"])
+            # untimed, first: the cached bytes are the blob, and page-cached (as in the pull group)
+            loadgen("pull", "-a", srv.addr, "-r", repo, "-d", r["digest"], "-s", size, "-c", 1, "-v")
+            ulog.mark()
+            js, c = phase(srv, lambda: [loadgen("pull", "-a", srv.addr, "-r", repo, "-d", r["digest"],
+                                                "-s", size, "-c", 1) for _ in range(P["pull_reps"])])
+            reqs = ulog.since()
+            if srv.role == "mirror" and reqs:
+                raise BenchError("a cached blob reached the upstream: %s" % req_summary(reqs))
+            rates = sorted(j["bytes_per_s"] / 1e6 for j in js)
+            vals[srv.kind] = statistics.median(rates)
+            cpu[srv.kind] = CpuS(c / len(js))
+            cpu[srv.kind].bg = c.bg
+            ups[srv.kind] = req_summary(reqs)
+            log("  %-14s warm %s GET %7.0f MB/s (median of %s); upstream saw: %s" %
+                (srv.name, BLOB_H, vals[srv.kind], "/".join("%.0f" % x for x in rates), ups[srv.kind]))
+        except BenchError as e:
+            vals[srv.kind] = "ERROR"
+            fail("mirror", "warm blob GET", srv, e)
+    ref = {}
+    try:
+        r = cold.get("direct")
+        if not r:
+            raise BenchError("no blob on the upstream (the direct cold pull failed)")
+        js, c = phase(up, lambda: [loadgen("pull", "-a", up.addr, "-r", r["repo"], "-d", r["digest"],
+                                           "-s", size, "-c", 1) for _ in range(P["pull_reps"])])
+        ref["berth"] = statistics.median(j["bytes_per_s"] / 1e6 for j in js)
+        log("  %-14s %s GET from a normal repository %7.0f MB/s" % ("upstream berth", BLOB_H, ref["berth"]))
+    except BenchError as e:
+        ref["berth"] = "ERROR"
+        fail("mirror", "normal-repository blob GET", up, e)
+    row("mirror", "%s warm (cached) blob GET through the mirror, 1 stream" % BLOB_H, "MB/s", "higher", vals, cpu,
+        "median of %d, page-cached; upstream requests: %s" %
+        (P["pull_reps"], "; ".join("%s %s" % (s.name, ups[s.kind]) for _, s in pair if s.kind in ups)))
+    row("mirror", "%s blob GET, berth normal repository (reference)" % BLOB_H, "MB/s", "higher", ref,
+        note="the upstream (a plain berth; access log on), same size, page-cached; median of %d" % P["pull_reps"])
+
+    # a manifest by digest
+    repo = "bench/mirrored"
+    rate, p99, mcpu, mups = {}, {}, {}, {}
+    try:
+        manifest, md, ld = make_image(up, repo, 64 * 1024)
+        st, _, b = up.request("PUT", "/v2/%s/manifests/latest" % repo, manifest, {"Content-Type": OCI_MANIFEST})
+        if st != 201:
+            raise BenchError("upstream PUT manifest -> %d %s" % (st, b[:300]))
+        STATE["mirror_manifest"] = (repo, manifest, md)
+    except BenchError as e:
+        fail("mirror", "setup", up, e)
+        return
+    for _, srv in pair:
+        try:
+            for ref_ in ("latest", md):  # by tag first: that fetches it into the cache
+                st, h, b = srv.request("GET", "/v2/%s/manifests/%s" % (mpath(srv, repo), ref_),
+                                       headers={"Accept": ACCEPT})
+                if st != 200 or b != manifest or h.get("docker-content-digest") != md:
+                    raise BenchError("GET manifest %s -> %d, body matches: %s" % (ref_, st, b == manifest))
+            before = mirror_status(srv) if srv.role == "mirror" else None
+            ulog.mark()
+            j, c = phase(srv, lambda: wrk_get(srv, "/v2/%s/manifests/%s" % (mpath(srv, repo), md), secs))
+            reqs = ulog.since()
+            if srv.role == "mirror":
+                check_mirror_status(srv, before, "manifest GET by digest")
+                if reqs:
+                    raise BenchError("a cached digest reached the upstream: %s" % req_summary(reqs))
+            rate[srv.kind], p99[srv.kind], mcpu[srv.kind] = j["per_s"], j["p99_ms"], c
+            mups[srv.kind] = req_summary(reqs)
+            log("  %-14s warm manifest GET by digest (wrk) %8.0f req/s  p99 %7.2f ms  (server CPU %.2f s); "
+                "upstream saw: %s" % (srv.name, j["per_s"], j["p99_ms"], c, mups[srv.kind]))
+        except BenchError as e:
+            rate[srv.kind] = p99[srv.kind] = "ERROR"
+            fail("mirror", "warm manifest GET by digest", srv, e)
+    ref, refp, refc = {}, {}, {}
+    for srv in servers:
+        try:
+            m2, md2, _ = make_image(srv, "bench/mirror-ref", 64 * 1024)
+            st, _, b = srv.request("PUT", "/v2/bench/mirror-ref/manifests/latest", m2, {"Content-Type": OCI_MANIFEST})
+            if st != 201:
+                raise BenchError("PUT manifest -> %d %s" % (st, b[:300]))
+            st, h, b = srv.request("GET", "/v2/bench/mirror-ref/manifests/" + md2, headers={"Accept": ACCEPT})
+            if st != 200 or b != m2 or h.get("docker-content-digest") != md2:
+                raise BenchError("GET manifest by digest -> %d, body matches: %s" % (st, b == m2))
+            j, c = phase(srv, lambda: wrk_get(srv, "/v2/bench/mirror-ref/manifests/" + md2, secs))
+            ref[srv.kind], refp[srv.kind], refc[srv.kind] = j["per_s"], j["p99_ms"], c
+            log("  %-14s manifest GET by digest, normal repository (wrk) %8.0f req/s  p99 %7.2f ms  (server CPU %.2f s)" %
+                (srv.name, j["per_s"], j["p99_ms"], c))
+        except BenchError as e:
+            ref[srv.kind] = refp[srv.kind] = "ERROR"
+            fail("mirror", "normal-repository manifest GET by digest", srv, e)
+    note = "upstream requests: " + "; ".join("%s %s" % (s.name, mups[s.kind]) for _, s in pair if s.kind in mups)
+    row("mirror", "warm manifest GET by digest through the mirror (wrk), req/s", "req/s", "higher", rate, mcpu, note)
+    row("mirror", "warm manifest GET by digest through the mirror, p99 latency", "ms", "lower", p99, note=note)
+    rnote = "the run's berth and Distribution (not mirrors), a manifest pushed to each"
+    row("mirror", "manifest GET by digest, normal repository (wrk; reference), req/s", "req/s", "higher",
+        ref, refc, rnote)
+    row("mirror", "manifest GET by digest, normal repository, p99 latency", "ms", "lower", refp, note=rnote)
+
+
+def mirror_podman(up, ulog, pair):
+    """Upstream requests of one warm pull of a cached tag: the image is pulled once through each
+    (which caches it), deleted from the client, pulled again while the upstream's log is counted."""
+    layout = os.path.join(WORK, "img-mirror")
+    pm = Podman(os.path.join(WORK, "podman"), [s.addr for _, s in pair])
+    vals, notes = {}, []
+    client = "podman pull"
+    try:
+        digest, _ = build_oci_image(layout, 1, MiB)
+        with open(os.path.join(layout, "blobs", "sha256", digest.split(":", 1)[1])) as f:
+            m = json.load(f)
+        config = m["config"]["digest"]
+        blobs = [(d["digest"], d["size"]) for d in [m["config"]] + m["layers"]]
+        dfile = os.path.join(WORK, "skopeo-digest")
+        run(["skopeo", "copy", "-q", "--preserve-digests", "--dest-tls-verify=false", "--digestfile", dfile,
+             "oci:%s:latest" % layout, "docker://%s/bench/pod:v1" % up.addr], timeout=300)
+        with open(dfile) as f:
+            if f.read().strip() != digest:
+                raise BenchError("skopeo pushed another digest than the layout's %s" % digest)
+        why = pm.usable()
+        if why:
+            client = "skopeo copy (%s)" % why
+            log("  note: %s: counting a skopeo copy instead" % why)
+        for _, srv in pair:
+            try:
+                ref = "%s/%s:v1" % (srv.addr, mpath(srv, "bench/pod"))
+                t = {}
+                for warm in (False, True):
+                    if warm:
+                        ulog.mark()
+                    t0 = time.monotonic()
+                    if why:
+                        outd = os.path.join(WORK, "img-mirror-out")
+                        shutil.rmtree(outd, ignore_errors=True)
+                        run(["skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + ref,
+                             "oci:%s:latest" % outd], timeout=300)
+                        if verify_layout(outd, digest) != 1:
+                            raise BenchError("copied-out image has not 1 layer")
+                        shutil.rmtree(outd, ignore_errors=True)
+                    else:
+                        pm("pull", "-q", "--tls-verify=false", ref)
+                        iid = pm("image", "inspect", "--format", "{{.Id}}", ref)[1].strip()
+                        if "sha256:" + iid != config:
+                            raise BenchError("podman image ID %s, want the config %s" % (iid, config))
+                        rd = pm("image", "inspect", "--format", "{{.Digest}}", ref)[1].strip()
+                        if rd != digest:
+                            raise BenchError("podman pulled manifest %s, want %s" % (rd, digest))
+                        pm("rmi", "-a", "-f")
+                    t[warm] = time.monotonic() - t0
+                    if not warm:
+                        for d, n in blobs:  # Distribution's proxy stores blobs after serving them
+                            wait_stored(srv, d, n)
+                        ulog.since()
+                reqs = ulog.since()
+                vals[srv.kind] = len(reqs)
+                notes.append("%s: %s" % (srv.name, req_summary(reqs)))
+                log("  %-14s warm %s of a cached tag: %d upstream request(s): %s (cold %.2f s, warm %.2f s)" %
+                    (srv.name, client.split(" (")[0], len(reqs), req_summary(reqs), t[False], t[True]))
+            except BenchError as e:
+                vals[srv.kind] = "ERROR"
+                fail("mirror", "warm %s" % client, srv, e)
+    finally:
+        pm.cleanup()
+        shutil.rmtree(layout, ignore_errors=True)
+    row("mirror", "upstream requests per warm %s of a cached tag" % client.split(" (")[0], "requests", "lower",
+        vals, note="; ".join(notes) + ("" if client == "podman pull" else "; " + client) +
+        "; berth expected: 1 HEAD")
+
+
+def mirror_tags(up, ulog, pair):
+    """Manifest GET by tag through each: every request asks the upstream (berth: one HEAD)."""
+    secs = P["wrk_secs"]
+    repo, manifest, md = STATE["mirror_manifest"]
+    rate, p99, cpu, notes = {}, {}, {}, []
+    for _, srv in pair:
+        try:
+            st, h, b = srv.request("GET", "/v2/%s/manifests/latest" % mpath(srv, repo), headers={"Accept": ACCEPT})
+            if st != 200 or b != manifest or h.get("docker-content-digest") != md or "warning" in h:
+                raise BenchError("GET manifest by tag -> %d, body matches: %s, Warning: %s" %
+                                 (st, b == manifest, h.get("warning")))
+            before = mirror_status(srv) if srv.role == "mirror" else None
+            fd0 = open_fds(srv)
+            ulog.mark()
+            j, c = phase(srv, lambda: wrk_get(srv, "/v2/%s/manifests/latest" % mpath(srv, repo), secs))
+            reqs = ulog.since()
+            fd1 = open_fds(srv)
+            heads = sum(1 for m, p, _ in reqs if req_kind(m, p) == "HEAD manifest by tag")
+            per = len(reqs) / j["requests"]
+            rate[srv.kind], p99[srv.kind], cpu[srv.kind] = j["per_s"], j["p99_ms"], c
+            notes.append("%s: %.2f upstream requests per GET (%s)%s" %
+                         (srv.name, per, req_summary(reqs),
+                          ", its open fds %d -> %d" % (fd0, fd1) if srv.role == "mirror" else ""))
+            log("  %-14s manifest GET by tag (wrk) %8.0f req/s  p99 %7.2f ms  (server CPU %.2f s); %d requests, "
+                "upstream saw: %s; open fds %d -> %d" %
+                (srv.name, j["per_s"], j["p99_ms"], c, j["requests"], req_summary(reqs), fd0, fd1))
+            if srv.role == "mirror":
+                check_mirror_status(srv, before, "manifest GET by tag")
+                # every answered GET asked one HEAD; those in flight when wrk stopped too
+                if not j["requests"] <= heads <= j["requests"] + P["wrk_conns"] or heads != len(reqs):
+                    raise BenchError("%d GETs by tag made %d upstream HEADs (%s), want one each" %
+                                     (j["requests"], heads, req_summary(reqs)))
+                if fd1 - fd0 > P["wrk_conns"] + 16:
+                    log("  note: berth's mirror holds %d more open files after %d GETs by tag "
+                        "(a leak: see bench/README.md)" % (fd1 - fd0, j["requests"]))
+        except BenchError as e:
+            rate[srv.kind] = p99[srv.kind] = "ERROR"
+            fail("mirror", "manifest GET by tag", srv, e)
+    note = "; ".join(notes)
+    row("mirror", "manifest GET by tag through the mirror (wrk; asks the upstream), req/s", "req/s", "higher",
+        rate, cpu, note)
+    row("mirror", "manifest GET by tag through the mirror, p99 latency", "ms", "lower", p99, note=note)
+
+
+def g_mirror(servers):
+    log("== pull-through mirror: berth's mirror and Distribution's proxy of one upstream (a plain berth)")
+    up = Server("berth", PORT_BASE + 5, "upstream")
+    bm = Server("berth", PORT_BASE + 6, "mirror", up)
+    dp = Server("dist", PORT_BASE + 7, "proxy", up)
+    pair = [("berth", bm), ("dist", dp)]
+    mine = [up, bm, dp]
+    try:
+        for s in mine:
+            s.start()
+        log("  upstream berth pid %d on %s, berth mirror pid %d on %s, Distribution proxy pid %d on %s" %
+            (up.proc.pid, up.addr, bm.proc.pid, bm.addr, dp.proc.pid, dp.addr))
+        ulog = UpstreamLog(up)
+        cold = {}
+        mirror_cold(up, ulog, pair, cold)
+        mirror_warm(up, ulog, pair, cold, servers)
+        mirror_podman(up, ulog, pair)
+        if "mirror_manifest" in STATE:
+            # last: berth's mirror leaks per GET by tag (see bench/README.md)
+            mirror_tags(up, ulog, pair)
+        for s in mine:
+            s.check_alive()
+    finally:
+        for s in mine:
+            try:
+                s.stop()
+            except Exception as e:  # keep going: every server must be stopped
+                log("warning: stopping %s: %s" % (s.name, e))
+        write_pidfile()
+        if os.environ.get("BENCH_KEEP") != "1":
+            for s in mine:
+                to_trash(s.root)
+
+
 # ------------------------------------------------------------------------------------------ report
 
 def print_table():
@@ -1158,7 +1668,7 @@ def main():
     for tool in ("wrk", "curl", "skopeo", "umoci", "openssl", "iperf3", "dd"):
         if not shutil.which(tool):
             raise BenchError("missing tool %s (make bench installs it: scripts/deps.sh bench)" % tool)
-    ports = [PORT_BASE + i for i in range(5)]
+    ports = [PORT_BASE + i for i in range(8)]
     busy = [p for p in ports if listening(p) or not port_free(p)]
     if busy:
         raise BenchError("port(s) %s on 127.0.0.1 already in use; set BENCH_PORT_BASE" % busy)
@@ -1182,7 +1692,7 @@ def main():
         log("servers: berth pid %d on %s, Distribution %s pid %d on %s" %
             (servers[0].proc.pid, servers[0].addr, DIST_VERSION, servers[1].proc.pid, servers[1].addr))
         groups = [("push", g_push), ("pull", g_pull), ("rate", g_rate), ("tags", g_tags),
-                  ("small", g_small), ("many", g_many), ("skopeo", g_skopeo)]
+                  ("small", g_small), ("many", g_many), ("skopeo", g_skopeo), ("mirror", g_mirror)]
         for name, fn in groups:
             if want(name):
                 t0 = time.monotonic()
@@ -1207,7 +1717,8 @@ def main():
         # tag PUTs that Distribution gets written to disk directly, would count against berth).
         fixed = {}
         for r in ROWS:
-            if r["group"] in ("rate", "server") or set(r["cpu_s"]) != {"berth", "dist"}:
+            # the mirror group's servers are other processes (berth's mirror, Distribution's proxy)
+            if r["group"] in ("rate", "server", "mirror") or set(r["cpu_s"]) != {"berth", "dist"}:
                 continue
             for k, v in r["cpu_s"].items():
                 fixed[k] = fixed.get(k, 0.0) + v

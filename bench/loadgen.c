@@ -9,6 +9,8 @@
  *   loadgen gen    FILE SIZE                       random file (fast PRNG), fdatasync; prints digest
  *   loadgen push   -a HOST:PORT -r REPO -f FILE -d DIGEST -m mono|single|chunked [-k CHUNKS]
  *   loadgen pull   -a HOST:PORT -r REPO -d DIGEST -s SIZE -c CONC [-v]
+ *                  (-v: sha256 of the body while reading; reports the time to the first response
+ *                  byte and to the first body byte, the slowest stream's)
  *   loadgen blobs  -a HOST:PORT -r REPO -n N -s SIZE -c CONC -m single|two
  *   loadgen tags   -a HOST:PORT -r REPO -n N -c CONC -f MANIFEST -t MEDIATYPE [-p PREFIX] [-o FIRST]
  *   loadgen distfs TAGSDIR DIGEST PREFIX FIRST N   write N tags into Distribution's layout
@@ -153,6 +155,8 @@ struct resp {
 	char body[2048]; /* first bytes, for error messages */
 	size_t body_kept;
 	long long body_total;
+	double t_head; /* now() when the status line had arrived */
+	double t_body; /* now() when the first body byte had arrived (0: none) */
 };
 
 struct body {
@@ -276,6 +280,7 @@ static void keep_body(struct resp *r, struct sink *s, const char *p, size_t n)
 		r->body[r->body_kept] = '\0';
 	}
 	if (s && s->md) EVP_DigestUpdate(s->md, p, n);
+	if (n && !r->body_total) r->t_body = now();
 	r->body_total += (long long)n;
 }
 
@@ -299,6 +304,7 @@ static int read_response(struct conn *c, struct resp *r, int is_head, struct sin
 	memset(r, 0, sizeof *r);
 	r->clen = -1;
 	if (conn_line(c, line, sizeof line) < 0) return -1;
+	r->t_head = now();
 	if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) return -1;
 	r->status = atoi(line + 9);
 	if (strncmp(line, "HTTP/1.0", 8) == 0) r->close = 1;
@@ -601,6 +607,7 @@ struct pull_arg {
 	int verify;
 	long long got;
 	int ok;
+	double head_s, body_s; /* time to the status line and to the first body byte */
 };
 
 static void *pull_thread(void *vp)
@@ -615,6 +622,7 @@ static void *pull_thread(void *vp)
 		s.md = EVP_MD_CTX_new();
 		EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
 	}
+	double t0 = now();
 	if (http_do(&c, "GET", a->path, NULL, NULL, &r, &s) < 0) {
 		report("GET", a->path, NULL, "");
 	} else if (r.status != 200) {
@@ -640,6 +648,8 @@ static void *pull_thread(void *vp)
 		}
 	}
 	a->got = r.body_total;
+	a->head_s = r.t_head > 0 ? r.t_head - t0 : 0;
+	a->body_s = r.t_body > 0 ? r.t_body - t0 : 0;
 	if (s.md) EVP_MD_CTX_free(s.md);
 	free(s.big);
 	conn_close(&c);
@@ -660,14 +670,18 @@ static int cmd_pull(const char *repo, const char *digest, long long size, int co
 	}
 	long long total = 0;
 	int ok = 1;
+	double head = 0, body = 0;
 	for (int i = 0; i < conc; i++) {
 		pthread_join(th[i], NULL);
 		total += a[i].got;
 		ok &= a[i].ok;
+		if (a[i].head_s > head) head = a[i].head_s;
+		if (a[i].body_s > body) body = a[i].body_s;
 	}
 	double secs = now() - t0;
-	return finish_json("\"ok\":%d,\"streams\":%d,\"bytes\":%lld,\"secs\":%.6f,\"bytes_per_s\":%.1f",
-			   ok, conc, total, secs, ok ? (double)total / secs : 0.0);
+	return finish_json("\"ok\":%d,\"streams\":%d,\"bytes\":%lld,\"secs\":%.6f,\"bytes_per_s\":%.1f,"
+			   "\"first_byte_s\":%.6f,\"first_body_byte_s\":%.6f",
+			   ok, conc, total, secs, ok ? (double)total / secs : 0.0, head, body);
 }
 
 /* ---------------------------------------------------------------- many small requests */

@@ -9,7 +9,7 @@ set -euo pipefail
 build=(gcc make pkg-config libmicrohttpd-dev libssl-dev libjansson-dev libsqlite3-dev
        libyaml-dev libcurl4-openssl-dev libcrypt-dev)
 test=(python3 curl skopeo umoci podman containerd jq openssl docker-registry valgrind)
-bench=(docker-registry wrk curl python3 skopeo umoci openssl iperf3 nginx-light)
+bench=(docker-registry wrk curl python3 skopeo umoci podman openssl iperf3 nginx-light)
 # clang's -fsanitize=fuzzer links libclang_rt.fuzzer from Debian's compiler-rt package.
 fuzz=(clang libclang-rt-14-dev)
 
