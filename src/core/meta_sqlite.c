@@ -266,6 +266,7 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
 	struct conn *next;
+	struct sq_meta *owner; /* a thread's own connection: closed when the thread ends */
 };
 
 struct sq_meta {
@@ -382,12 +383,29 @@ static berth_err conn_open(struct sq_meta *m, struct conn **out)
 	return BERTH_OK;
 }
 
+/* A thread ends: its connection goes with it (a server's short-lived threads would otherwise
+ * leave a database handle and two descriptors each). */
+static void conn_thread_end(void *arg)
+{
+	struct conn *c = arg;
+	struct sq_meta *m = c->owner;
+	pthread_mutex_lock(&m->lock);
+	for (struct conn **p = &m->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&m->lock);
+	conn_close(c);
+}
+
 /* This thread's connection, opened on first use. */
 static struct conn *get_conn(struct sq_meta *m)
 {
 	struct conn *c = pthread_getspecific(m->key);
 	if (c) return c;
 	if (conn_open(m, &c) != BERTH_OK) return NULL;
+	c->owner = m;
 	pthread_mutex_lock(&m->lock);
 	c->next = m->conns;
 	m->conns = c;
@@ -1669,7 +1687,7 @@ berth_err berth_meta_sqlite_open(const char *path, int durable, struct berth_met
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->wlock, NULL);
 	pthread_mutex_init(&m->plock, NULL);
-	if (pthread_key_create(&m->key, NULL) != 0) {
+	if (pthread_key_create(&m->key, conn_thread_end) != 0) {
 		pthread_mutex_destroy(&m->plock);
 		pthread_mutex_destroy(&m->wlock);
 		pthread_mutex_destroy(&m->lock);

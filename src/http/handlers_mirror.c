@@ -2,7 +2,6 @@
  * manifest check run off the event loop while the connection is parked, and blobs streamed to
  * their readers from a fetch in flight (a reader that catches up with the fetch parks until
  * more bytes are stored). What is cached is served by the ordinary handlers. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +59,12 @@ void berth_http_mirror_free(struct req *q)
 
 /* ---- manifests: the upstream is asked on a thread of its own ---- */
 
-static void *manifest_main(void *arg)
+static void manifest_job(void *arg)
 {
 	struct req *q = arg;
 	q->merr = berth_mirror_manifest(req_mirror(q), q->mrt, q->route.ref, &q->mans);
 	q->mstate = 2;
 	req_resume(q);
-	return NULL;
 }
 
 static enum MHD_Result mirror_error(struct req *q, berth_err e, const char *why)
@@ -78,8 +76,6 @@ static enum MHD_Result mirror_error(struct req *q, berth_err e, const char *why)
 int berth_http_mirror_manifest(struct req *q, enum MHD_Result *ret)
 {
 	struct berth_mirror *m = req_mirror(q);
-	pthread_attr_t at;
-	pthread_t th;
 	if (!q->mrt) return 0;
 	if (q->mstate == 1) {
 		*ret = MHD_YES; /* a spurious call while parked */
@@ -104,15 +100,11 @@ int berth_http_mirror_manifest(struct req *q, enum MHD_Result *ret)
 		} else {
 			q->mstate = 1;
 			req_suspend(q);
-			pthread_attr_init(&at);
-			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-			if (pthread_create(&th, &at, manifest_main, q) != 0) {
-				pthread_attr_destroy(&at);
+			if (req_offload(q, manifest_job) != BERTH_OK) {
 				req_resume(q);
 				q->merr = berth_mirror_manifest(m, q->mrt, q->route.ref, &q->mans);
 				q->mstate = 2;
 			} else {
-				pthread_attr_destroy(&at);
 				*ret = MHD_YES;
 				return 1;
 			}
@@ -308,7 +300,7 @@ static const char *sync_platform(struct req *q)
 	return p && *p && strcmp(p, "all") != 0 ? p : NULL;
 }
 
-static void *sync_main(void *arg)
+static void sync_job(void *arg)
 {
 	struct req *q = arg;
 	const char *semver = req_query(q, "semver");
@@ -316,16 +308,12 @@ static void *sync_main(void *arg)
 				    sync_platform(q), q->msync);
 	q->mstate = 2;
 	req_resume(q);
-	return NULL;
 }
 
 enum MHD_Result berth_http_mirror_sync(struct req *q)
 {
 	struct berth_mirror_sync_stats *st;
-	pthread_attr_t at;
-	pthread_t th;
 	json_t *doc;
-	int n;
 	if (!req_mirror(q)) return req_error(q, BERTH_ENOTFOUND, "no mirror is configured");
 	if (q->mstate == 1) return MHD_YES;
 	if (q->mstate == 0) {
@@ -333,11 +321,7 @@ enum MHD_Result berth_http_mirror_sync(struct req *q)
 		if (!q->msync) return req_error(q, BERTH_ENOMEM, NULL);
 		q->mstate = 1;
 		req_suspend(q);
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		n = pthread_create(&th, &at, sync_main, q);
-		pthread_attr_destroy(&at);
-		if (n != 0) {
+		if (req_offload(q, sync_job) != BERTH_OK) {
 			req_resume(q);
 			q->mstate = 0;
 			return req_error(q, BERTH_ENOMEM, "cannot start the sync");

@@ -107,6 +107,9 @@ void req_resume(struct req *q);
 /* Shuts q's connection down now (both ways): a body that must not be completed is cut at
  * once, rather than when libmicrohttpd's loop next looks at a connection it closed. */
 void req_cut(struct req *q);
+/* Runs fn(q) on the server's offload threads (q is parked meanwhile by the caller).
+ * Not BERTH_OK: fn was not queued (run it inline). */
+berth_err req_offload(struct req *q, void (*fn)(void *arg));
 /* The server's mirror, NULL when none is configured. */
 struct berth_mirror *req_mirror(struct req *q);
 /* The server's response cache (cache.h). */

@@ -20,6 +20,7 @@
 #include "../core/log.h"
 #include "cache.h"
 #include "http.h"
+#include "offload.h"
 
 /* One open connection, tracked so that limits libmicrohttpd has no option for can be kept:
  * a deadline for a whole request head (a client trickling one byte a second resets the
@@ -61,6 +62,7 @@ struct berth_http_server {
 	struct berth_rcache *cache;
 	struct berth_auth *auth; /* NULL: no authentication configured */
 	struct berth_mirror *mirror; /* NULL: none configured */
+	struct berth_offload *offload; /* threads for upstream work (with a mirror) */
 };
 
 /* ---- helpers shared with the handlers ---- */
@@ -141,6 +143,12 @@ void req_resume(struct req *q)
 void req_cut(struct req *q)
 {
 	if (q->track) shutdown(q->track->fd, SHUT_RDWR);
+}
+
+berth_err req_offload(struct req *q, void (*fn)(void *arg))
+{
+	if (!q->srv->offload) return BERTH_EUNSUPPORTED;
+	return berth_offload_run(q->srv->offload, fn, q);
 }
 
 struct berth_mirror *req_mirror(struct req *q)
@@ -573,6 +581,12 @@ berth_err berth_http_start(struct berth_registry *reg, struct berth_mirror *mirr
 	s->reg = reg;
 	s->mirror = mirror;
 	s->cfg = cfg;
+	/* Up to 32 upstream checks at once; more wait for a thread (checks of one tag share
+	 * one, and a marked-down upstream is answered without one). */
+	if (mirror && berth_offload_new(32, &s->offload)) {
+		free(s);
+		return BERTH_ENOMEM;
+	}
 	s->listen_fd = s->wake[0] = s->wake[1] = -1;
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->stopping, 0);
@@ -704,6 +718,8 @@ void berth_http_stop(struct berth_http_server *s, int grace_seconds)
 				  atomic_load(&s->parked));
 		usleep(10000);
 	}
+	berth_offload_free(s->offload);
+	s->offload = NULL;
 	pthread_mutex_lock(&s->conns_lock);
 	atomic_store(&s->stopping, 1);
 	pthread_cond_signal(&s->reaper_wake);

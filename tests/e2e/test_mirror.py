@@ -508,6 +508,29 @@ def test_a_crowd_checking_one_tag_costs_one_head(ctx):
     reset(ctx)
 
 
+@suite.test
+def test_tag_checks_leak_nothing(ctx):
+    # Regression: each check ran on a thread of its own that left its SQLite connection (a
+    # handle and two descriptors) behind; past the descriptor limit every check failed.
+    fresh(ctx)
+    pull(client(ctx.m), "docker.io/library/hello", "1")
+    fds = lambda: len(os.listdir("/proc/%d/fd" % ctx.m.proc.pid))
+    for _ in range(20):
+        get(ctx.m, "/v2/docker.io/library/hello/manifests/1")
+    before = fds()
+    conn = http.client.HTTPConnection("127.0.0.1", ctx.m.port, timeout=30)
+    for i in range(400):
+        conn.request("GET", "/v2/docker.io/library/hello/manifests/1", headers={"Accept": ACCEPT})
+        r = conn.getresponse()
+        r.read()
+        eq(r.status, 200, "tag GET %d" % i)
+    conn.close()
+    after = fds()
+    if after > before + 8:
+        raise AssertionError("descriptors grew from %d to %d over 400 tag checks"
+                             % (before, after))
+
+
 def berth_cli(ctx, *args, timeout=120):
     import subprocess
     p = subprocess.run([ctx.berth] + list(args), capture_output=True, timeout=timeout,
