@@ -658,6 +658,7 @@ static berth_cerr perform(struct berth_client *c, CURL *h, const char *url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 30000L);
 	if (rq->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+	if (rq->recv_buffer > 0) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, rq->recv_buffer);
 	if (rq->cancel || rq->first_byte_timeout_ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &x->started);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);

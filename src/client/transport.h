@@ -124,6 +124,7 @@ struct berth_req {
 	void *sink_ud;
 	const volatile int *cancel; /* non-zero: the exchange ends within a second, failing */
 	long first_byte_timeout_ms; /* no body byte by then: the exchange fails (0: no limit) */
+	long recv_buffer;          /* bytes libcurl reads from the socket at once (0: its 16 KiB) */
 };
 
 struct berth_resp {

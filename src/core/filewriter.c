@@ -51,6 +51,7 @@ struct berth_filewriter {
 	int64_t direct_after;
 	int64_t flushed; /* buffered path: writeback started up to here */
 	int no_direct;   /* stay buffered: the file refused O_DIRECT, or it failed once */
+	int no_wait;     /* a reader follows the file: never wait for the disk (follow) */
 	struct dio *d;   /* the direct path, while on */
 };
 
@@ -277,7 +278,7 @@ static int buffered_write(struct berth_filewriter *w, const char *buf, size_t le
 		w->flushed = w->size;
 		/* Both calls are advisory: errors surface at the final fdatasync/syncfs. */
 		(void)sync_file_range(w->fd, from, w->size - from, SYNC_FILE_RANGE_WRITE);
-		if (from >= WRITEBACK_STEP)
+		if (from >= WRITEBACK_STEP && !w->no_wait)
 			(void)sync_file_range(w->fd, 0, from,
 					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 						      SYNC_FILE_RANGE_WAIT_AFTER);
@@ -312,6 +313,12 @@ int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t l
 int berth_filewriter_flush(struct berth_filewriter *w)
 {
 	return w->d ? dio_end(w) : 0;
+}
+
+void berth_filewriter_follow(struct berth_filewriter *w)
+{
+	if (!w->d) w->no_direct = 1;
+	w->no_wait = 1;
 }
 
 int64_t berth_filewriter_visible(struct berth_filewriter *w)

@@ -27,6 +27,10 @@ int berth_filewriter_write(struct berth_filewriter *w, const void *buf, size_t l
  * does that). Returns a background write error that no write has reported yet; after an
  * error, berth_filewriter_size is the file's length. */
 int berth_filewriter_flush(struct berth_filewriter *w);
+/* A reader follows the file as it grows (a mirror's tee): stay on the buffered path and never
+ * wait for the disk, so each byte is readable as soon as it is written; writeback is still
+ * started as the stream goes, and the final flush makes it durable. */
+void berth_filewriter_follow(struct berth_filewriter *w);
 /* Bytes a reader of the file sees now: all of them on the buffered path, those the background
  * thread has written on the direct path. Safe to call from the writing thread only. */
 int64_t berth_filewriter_visible(struct berth_filewriter *w);

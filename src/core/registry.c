@@ -599,6 +599,11 @@ berth_err berth_upload_writer_write(struct berth_upload_writer *w, const void *b
 	return BERTH_OK;
 }
 
+void berth_upload_writer_follow(struct berth_upload_writer *w)
+{
+	if (w->sw && w->r->store->ops->writer_follow) w->r->store->ops->writer_follow(w->sw);
+}
+
 int64_t berth_upload_writer_visible(struct berth_upload_writer *w)
 {
 	return w->sw ? w->r->store->ops->writer_visible(w->sw) : w->size;
@@ -864,12 +869,21 @@ berth_err berth_registry_upload_finish(struct berth_registry *r, const char *rep
 				       const char *id, const struct berth_digest *d,
 				       int64_t *size_out)
 {
+	return berth_registry_upload_finish_verified(r, repo, id, d, size_out, NULL, NULL);
+}
+
+berth_err berth_registry_upload_finish_verified(struct berth_registry *r, const char *repo,
+						const char *id, const struct berth_digest *d,
+						int64_t *size_out, void (*verified)(void *ud),
+						void *ud)
+{
 	struct berth_registry_commit *c = NULL;
 	struct waiter w = {.done = 0};
 	int64_t size;
 	berth_err e = berth_registry_upload_prepare(r, repo, id, d, &c);
 	if (e) return e;
 	size = c->size;
+	if (verified) verified(ud);
 	pthread_mutex_init(&w.m, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	berth_registry_commit_submit(r, c, waiter_done, &w);

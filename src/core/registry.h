@@ -94,6 +94,8 @@ int64_t berth_upload_writer_size(const struct berth_upload_writer *w);
 /* Bytes of the staged upload a reader sees now (berth_registry_upload_fd): the store may hold
  * later ones back until berth_upload_writer_finish. */
 int64_t berth_upload_writer_visible(struct berth_upload_writer *w);
+/* A reader follows this upload as it grows (filewriter.h berth_filewriter_follow). */
+void berth_upload_writer_follow(struct berth_upload_writer *w);
 /* A read-only descriptor of staged upload id, still valid once it is published (ownership of
  * *fd moves to the caller); BERTH_EUNSUPPORTED when the store has none. */
 berth_err berth_registry_upload_fd(struct berth_registry *r, const char *id,
@@ -121,6 +123,12 @@ void berth_registry_commit_submit(struct berth_registry *r, struct berth_registr
 berth_err berth_registry_upload_finish(struct berth_registry *r, const char *repo,
 				       const char *id, const struct berth_digest *d,
 				       int64_t *size) BERTH_MUST_CHECK;
+/* The same, calling verified(ud) once the bytes are known to hash to d, before they are made
+ * durable and published (a mirror's readers may take the last byte then). */
+berth_err berth_registry_upload_finish_verified(struct berth_registry *r, const char *repo,
+						const char *id, const struct berth_digest *d,
+						int64_t *size, void (*verified)(void *ud),
+						void *ud) BERTH_MUST_CHECK;
 
 /* Single-request push (POST ?digest=): a private staging object with no session. */
 berth_err berth_registry_upload_anonymous(struct berth_registry *r, const char *repo,

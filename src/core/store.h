@@ -53,6 +53,9 @@ struct berth_store_ops {
 	berth_err (*writer_flush)(struct berth_store_writer *w);
 	/* Flushes (errors lost: flush first to see them) and frees. */
 	void (*writer_close)(struct berth_store_writer *w);
+	/* A reader follows the staged object as it grows: make bytes readable as soon as they are
+	 * written, at the price of durability work left to the commit. */
+	void (*writer_follow)(struct berth_store_writer *w);
 	/* Bytes of the staged object a reader sees now (the writer may hold later ones back). */
 	int64_t (*writer_visible)(struct berth_store_writer *w);
 	/* A read-only descriptor of the staged object, valid after it is published or removed

@@ -349,6 +349,11 @@ static berth_err fs_writer_flush(struct berth_store_writer *w)
 	return e ? errno_err(e) : BERTH_OK;
 }
 
+static void fs_writer_follow(struct berth_store_writer *w)
+{
+	berth_filewriter_follow(w->fw);
+}
+
 static int64_t fs_writer_visible(struct berth_store_writer *w)
 {
 	return berth_filewriter_visible(w->fw);
@@ -399,6 +404,7 @@ static const struct berth_store_ops fs_ops = {
 	.writer_write = fs_writer_write,
 	.writer_flush = fs_writer_flush,
 	.writer_visible = fs_writer_visible,
+	.writer_follow = fs_writer_follow,
 	.upload_fd = fs_upload_fd,
 	.writer_close = fs_writer_close,
 };

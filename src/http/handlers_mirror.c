@@ -230,7 +230,7 @@ static enum MHD_Result tee_answer(struct req *q, const struct berth_digest *d, i
 		free(t);
 		return req_error(q, BERTH_EIO, "cannot read the blob being fetched");
 	}
-	r = MHD_create_response_from_callback((uint64_t)(end - start + 1), 64 * 1024, tee_read, t,
+	r = MHD_create_response_from_callback((uint64_t)(end - start + 1), 256 * 1024, tee_read, t,
 					      tee_free);
 	if (!r) {
 		close(t->fd);

@@ -52,6 +52,7 @@ struct berth_fetch {
 	pthread_mutex_t mu;           /* state .. waiters */
 	enum berth_fetch_state state;
 	int64_t size, readable;
+	int64_t woken_at;             /* readable when readers were last woken */
 	char why[256];
 	berth_err err;                /* FAILED: BERTH_EBLOB_UNKNOWN (the upstream has none) or
 					 BERTH_EUNAVAILABLE */
@@ -664,6 +665,9 @@ static berth_err staging_open(struct berth_fetch *f)
 						      &f->w);
 	if (e) return e;
 	if ((e = berth_registry_upload_fd(m->reg, f->upload_id, &fd))) return e;
+	/* Readers follow the staged file: its bytes go to them at the network's speed, not the
+	 * disk's (the commit makes them durable). */
+	berth_upload_writer_follow(f->w);
 	pthread_mutex_lock(&f->mu);
 	f->fd = fd;
 	f->size = f->rs.content_length;
@@ -672,17 +676,22 @@ static berth_err staging_open(struct berth_fetch *f)
 	return BERTH_OK;
 }
 
-/* Bytes readers may take: all that is visible, less the last byte until it is verified. */
+/* Bytes readers may take: all that is visible, less the last byte until it is verified.
+ * Readers waiting are woken once at least WAKE_STEP more bytes are there (and at the end): a
+ * wake resumes a connection, which is worth a good piece of data. */
+#define WAKE_STEP (1024 * 1024)
 static void publish_progress(struct berth_fetch *f)
 {
 	int64_t vis = berth_upload_writer_visible(f->w);
-	int moved;
+	int wake;
 	pthread_mutex_lock(&f->mu);
 	if (f->size > 0 && vis > f->size - 1) vis = f->size - 1;
-	moved = vis > f->readable;
-	if (moved) f->readable = vis;
+	wake = vis > f->readable && f->waiters &&
+	       (vis - f->woken_at >= WAKE_STEP || (f->size > 0 && vis == f->size - 1));
+	if (vis > f->readable) f->readable = vis;
+	if (wake) f->woken_at = vis;
 	pthread_mutex_unlock(&f->mu);
-	if (moved) wake_all(f);
+	if (wake) wake_all(f);
 }
 
 static int fetch_sink(void *ud, const void *buf, size_t len)
@@ -722,6 +731,17 @@ static void fetch_end(struct berth_fetch *f, enum berth_fetch_state st, berth_er
 	wake_all(f);
 }
 
+/* The bytes hash to the digest: readers may take the last one while the blob is made durable
+ * and published. */
+static void fetch_verified(void *ud)
+{
+	struct berth_fetch *f = ud;
+	pthread_mutex_lock(&f->mu);
+	f->readable = f->size;
+	pthread_mutex_unlock(&f->mu);
+	wake_all(f);
+}
+
 static void *fetch_main(void *arg)
 {
 	struct berth_fetch *f = arg;
@@ -741,6 +761,9 @@ static void *fetch_main(void *arg)
 	/* An upstream that accepts and never answers costs one timeout, as a tag check does; once
 	 * bytes flow, only a stall of a minute ends the fetch (a slow link is not an outage). */
 	rq.first_byte_timeout_ms = m->cfg->mirror_timeout_ms * 2;
+	/* Big reads: a 16 KiB one costs a poll, a write, a hash update and a wake of every
+	 * reader each. */
+	rq.recv_buffer = 512 * 1024;
 	rq.sink = fetch_sink;
 	rq.sink_ud = f;
 	rq.cancel = &f->cancel;
@@ -781,7 +804,8 @@ static void *fetch_main(void *arg)
 			f->size = size;
 			pthread_mutex_unlock(&f->mu);
 			/* Verified against its digest, then published and linked, or nothing. */
-			e = berth_registry_upload_finish(m->reg, f->local, f->upload_id, &f->d, &size);
+			e = berth_registry_upload_finish_verified(m->reg, f->local, f->upload_id,
+								  &f->d, &size, fetch_verified, f);
 			f->upload_id[0] = '\0'; /* finished or discarded: nothing to cancel */
 			if (e == BERTH_EDIGEST_INVALID)
 				snprintf(why, sizeof why,
