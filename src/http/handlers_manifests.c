@@ -22,18 +22,22 @@ static enum MHD_Result manifest_get(struct req *q)
 	char etag[BERTH_DIGEST_MAX + 3], key[BERTH_NAME_MAX + BERTH_ROUTE_REF_MAX + 4];
 	/* The generation is read before the lookup: see berth_registry_generation. */
 	uint64_t gen = berth_registry_generation(q->reg);
-	size_t klen;
+	/* A mirrored tag is checked with its upstream first, so it is never answered from the
+	 * response cache: that check is the point. A digest is content-addressed: cached here,
+	 * it is served as any other. */
+	int tag_of_mirror = q->mrt && !strchr(q->route.ref, ':');
+	size_t klen = tag_of_mirror
+			      ? 0
+			      : berth_rcache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
 	berth_err e;
-	/* A mirrored tag is checked with its upstream first (which may park the request). */
-	if (berth_http_mirror_manifest(q, &ret)) return ret;
-	/* ... and never answered from the response cache: that check is the point. */
-	klen = q->mrt && !strchr(q->route.ref, ':')
-		       ? 0
-		       : berth_rcache_key(key, sizeof key, 'm', q->route.name, q->route.ref);
 	/* HEAD and GET share one cached response: libmicrohttpd sends only its headers (with
 	 * the body's length) to a HEAD. */
-	if (klen && berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status))
+	if (klen && berth_rcache_queue(req_cache(q), key, klen, gen, q->conn, &ret, &q->status)) {
+		if (q->mrt) q->msource = BERTH_MIRROR_HIT;
 		return ret;
+	}
+	/* The upstream is asked when needed (which may park the request). */
+	if (berth_http_mirror_manifest(q, &ret)) return ret;
 	e = berth_registry_manifest_get(q->reg, q->route.name, q->route.ref, 1, &m);
 	if (e) return req_error(q, e, NULL);
 	r = resp_heap(m.content, m.len);
